@@ -1,0 +1,1 @@
+"""river_client: see the module docstrings."""

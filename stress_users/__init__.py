@@ -1,0 +1,1 @@
+"""stress_users: see the module docstrings."""

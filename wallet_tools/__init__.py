@@ -1,0 +1,1 @@
+"""wallet_tools: see the module docstrings."""
