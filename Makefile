@@ -7,9 +7,13 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node/node_modules/.installed
 
-.PHONY: setup test lint typecheck pytest run clean
+.PHONY: setup protos test lint typecheck pytest run clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) protos
+
+# The generated protobuf modules follow the schema even when it changes after the install.
+protos: $(PY_STAMP)
+	$(BIN)/python -c "import setup; setup.compile_protos()"
 
 $(PY_STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -44,4 +44,5 @@ class BuildWithProtos(build_py):
         super().run()
 
 
-setup(cmdclass={"build_py": BuildWithProtos})
+if __name__ == "__main__":
+    setup(cmdclass={"build_py": BuildWithProtos})
