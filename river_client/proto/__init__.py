@@ -1,1 +1,1 @@
-"""River's protobuf schema (our own .proto files, wire compatible) and the modules protoc builds from it."""
+"""River's protobuf schema: our own wire-compatible .proto files and the modules protoc builds."""
