@@ -1,0 +1,153 @@
+/**
+ * Peer commands that call a River node with the SDK's own RPC client (`makeStreamRpcClient`:
+ * Connect, binary protobuf, HTTP/2 even for http:// URLs): any unary StreamService method, and
+ * a SyncStreams reader that returns the first messages of a sync session.
+ *
+ * Requests and responses travel as protobuf JSON (bytes base64, int64 decimal strings).
+ * Connect and River errors come back with the Connect code and the `x-river-error` name.
+ * Calls are made once (no SDK retries) unless `retries` is given, so a test sees the node's
+ * first answer. Protocol facts: research/river-protocol.md §1, §5, §6 and §11.
+ */
+import {
+    PeerError,
+    type Request,
+    messageToJson,
+    proto,
+    protobuf,
+    requireString,
+    sdk,
+    toBase64,
+} from './loader.mts'
+import { describeStream } from './envelopes.mts'
+
+const clients = new Map<string, any>()
+
+function rpcClient(url: string, attempts: number, timeoutMs: number): any {
+    const key = `${url} ${attempts} ${timeoutMs}`
+    let client = clients.get(key)
+    if (client === undefined) {
+        client = sdk.makeStreamRpcClient(url, undefined, {
+            retryParams: {
+                maxAttempts: attempts,
+                initialRetryDelay: 100,
+                maxRetryDelay: 1000,
+                defaultTimeoutMs: timeoutMs,
+            },
+        })
+        clients.set(key, client)
+    }
+    return client
+}
+
+function method(name: string): any {
+    const descriptor = proto.StreamService.method[name]
+    if (descriptor === undefined) {
+        const known = Object.keys(proto.StreamService.method).join(', ')
+        throw new PeerError(`unknown StreamService method "${name}"; known: ${known}`)
+    }
+    return descriptor
+}
+
+function numberField(request: Request, name: string, fallback: number): number {
+    const value = request[name]
+    if (value === undefined || value === null) {
+        return fallback
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new PeerError(`field "${name}" must be a non-negative number, got ${JSON.stringify(value)}`)
+    }
+    return value
+}
+
+/**
+ * `{url, method, request?, unpack?, retries?, timeoutMs?}` → `{response, responseBytes,
+ * stream?}`. `method` is the client's camelCase name (info, getStream, createStream, addEvent,
+ * getLastMiniblockHash, ...); with `unpack` the returned StreamAndCookie goes through the SDK's
+ * `unpackStream` (hashes and signatures of miniblocks, snapshot and minipool).
+ */
+export async function rpc(request: Request): Promise<unknown> {
+    const url = requireString(request, 'url')
+    const name = requireString(request, 'method')
+    const descriptor = method(name)
+    if (descriptor.methodKind !== 'unary') {
+        throw new PeerError(`method "${name}" is ${descriptor.methodKind}; use the "sync" command`)
+    }
+
+    let message: unknown
+    try {
+        message = protobuf.fromJson(descriptor.input, request.request ?? {})
+    } catch (error) {
+        throw new PeerError(`field "request" is not a ${descriptor.input.typeName}: ${String(error)}`)
+    }
+    const attempts = 1 + numberField(request, 'retries', 0)
+    const client = rpcClient(url, attempts, numberField(request, 'timeoutMs', 30_000))
+    const response = await client[name](message)
+
+    const result: Record<string, unknown> = {
+        response: messageToJson(descriptor.output, response),
+        responseBytes: toBase64(protobuf.toBinary(descriptor.output, response)),
+    }
+    if (request.unpack === true && response.stream !== undefined) {
+        try {
+            result.stream = describeStream(await sdk.unpackStream(response.stream, undefined))
+        } catch (error) {
+            const reason = error instanceof Error ? error.message : String(error)
+            throw new PeerError(`the SDK rejects the returned stream: ${reason}`, {
+                stage: 'unpack',
+                code: (error as { code?: number }).code,
+                response: result.response,
+            })
+        }
+    }
+    return result
+}
+
+/**
+ * `{url, syncPos?: [SyncCookie JSON], messages?: n, timeoutMs?}` → the first `messages`
+ * SyncStreamsResponse messages (JSON) of a SyncStreams call, then the call is cancelled.
+ * Ends early, with what arrived, when the timeout passes or the server ends the stream.
+ */
+export async function sync(request: Request): Promise<unknown> {
+    const url = requireString(request, 'url')
+    const wanted = numberField(request, 'messages', 1)
+    const timeoutMs = numberField(request, 'timeoutMs', 10_000)
+    const message = protobuf.fromJson(proto.SyncStreamsRequestSchema, {
+        syncPos: request.syncPos ?? [],
+    })
+    const client = rpcClient(url, 1, 30_000)
+    const abort = new AbortController()
+    const timer = setTimeout(() => abort.abort(), timeoutMs)
+
+    const received: unknown[] = []
+    let ended = 'count'
+    try {
+        for await (const item of client.syncStreams(message, { signal: abort.signal })) {
+            received.push(messageToJson(proto.SyncStreamsResponseSchema, item))
+            if (received.length >= wanted) {
+                break
+            }
+        }
+        if (received.length < wanted) {
+            ended = 'server'
+        }
+    } catch (error) {
+        if (!abort.signal.aborted) {
+            throw new PeerError(`SyncStreams failed: ${String(error)}`, { received })
+        }
+        ended = 'timeout'
+    } finally {
+        clearTimeout(timer)
+        abort.abort()
+    }
+    return { messages: received, ended, syncId: firstSyncId(received) ?? null }
+}
+
+function firstSyncId(messages: unknown[]): string | undefined {
+    for (const item of messages) {
+        const id = (item as { syncId?: string }).syncId
+        if (id) {
+            return id
+        }
+    }
+    return undefined
+}
