@@ -1,0 +1,152 @@
+"""The few chat operations a root or follower performs, on top of `river_client`.
+
+`ChatClient` is what the root flow and the follower use: start the user's streams, join the
+space and channels, post, reply in a thread, react, edit, find a message in a channel's
+timeline, count the reactions to a message, stop. `open_chat` builds one on a
+`river_client.client.RiverClient` for a wallet, wiring the client's `on_call` hook to Locust
+request events and its `on_message` hook to the delivery-latency entry.
+
+Every River call reports itself through `on_call`; the waits in this module (looking for a
+message that has not arrived yet) poll the client's local, already-synced state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gevent
+
+from stress_users.config import RunConfig
+from stress_users.metrics import Reporter
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """A decrypted message as the plugin sees it."""
+
+    channel_id: str
+    event_id: str
+    sender: str
+    text: str
+    thread_id: str | None
+    created_at_ms: float
+
+
+class ChatClient(Protocol):
+    def start(self) -> None: ...
+
+    def join_space(self, space_id: str) -> None: ...
+
+    def join_channel(self, channel_id: str) -> None: ...
+
+    def post(self, channel_id: str, text: str, thread_id: str | None = None) -> str: ...
+
+    def react(self, channel_id: str, event_id: str, emoji: str) -> None: ...
+
+    def edit(self, channel_id: str, event_id: str, text: str) -> None: ...
+
+    def messages(self, channel_id: str) -> list[ChatMessage]: ...
+
+    def reaction_count(self, channel_id: str, event_id: str) -> int: ...
+
+    def stop(self) -> None: ...
+
+
+def wait_for_message(
+    client: ChatClient,
+    channel_id: str,
+    predicate: Callable[[ChatMessage], bool],
+    timeout: float,
+    poll: float = 0.25,
+) -> ChatMessage | None:
+    """The first message of the channel matching `predicate`, waiting up to `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for message in client.messages(channel_id):
+            if predicate(message):
+                return message
+        if time.monotonic() >= deadline:
+            return None
+        gevent.sleep(poll)
+
+
+def _to_chat_message(received: Any) -> ChatMessage:
+    return ChatMessage(
+        channel_id=str(received.channel_id),
+        event_id=str(received.event_id),
+        sender=str(received.sender),
+        text=str(received.text or ""),
+        thread_id=received.thread_id or None,
+        created_at_ms=float(received.created_at_ms),
+    )
+
+
+class RiverChat:
+    """`ChatClient` on RiverClient; keeps the decrypted messages it saw, per channel."""
+
+    def __init__(
+        self,
+        private_key: bytes,
+        config: RunConfig,
+        reporter: Reporter,
+        on_message: Callable[[ChatMessage], None] | None = None,
+        node_urls: list[str] | None = None,
+    ) -> None:
+        from river_client.client import RiverClient
+
+        self._reporter = reporter
+        self._on_message = on_message
+        self._seen: dict[str, list[ChatMessage]] = {}
+        self._client = RiverClient(
+            private_key,
+            node_urls or list(config.river_node_urls),
+            on_call=reporter.on_call,
+            on_message=self._received,
+        )
+
+    def _received(self, received: Any) -> None:
+        message = _to_chat_message(received)
+        self._seen.setdefault(message.channel_id, []).append(message)
+        self._reporter.delivery(message.created_at_ms)
+        if self._on_message is not None:
+            self._on_message(message)
+
+    def start(self) -> None:
+        self._client.start()
+
+    def join_space(self, space_id: str) -> None:
+        self._client.join_space(space_id)
+
+    def join_channel(self, channel_id: str) -> None:
+        self._client.join_channel(channel_id)
+
+    def post(self, channel_id: str, text: str, thread_id: str | None = None) -> str:
+        return str(self._client.post(channel_id, text, thread_id=thread_id))
+
+    def react(self, channel_id: str, event_id: str, emoji: str) -> None:
+        self._client.react(channel_id, event_id, emoji)
+
+    def edit(self, channel_id: str, event_id: str, text: str) -> None:
+        self._client.edit(channel_id, event_id, text)
+
+    def messages(self, channel_id: str) -> list[ChatMessage]:
+        return list(self._seen.get(channel_id, ()))
+
+    def reaction_count(self, channel_id: str, event_id: str) -> int:
+        return int(self._client.reaction_count(channel_id, event_id))
+
+    def stop(self) -> None:
+        self._client.stop()
+
+
+def open_chat(
+    private_key: bytes,
+    config: RunConfig,
+    reporter: Reporter,
+    on_message: Callable[[ChatMessage], None] | None = None,
+) -> ChatClient:
+    """A chat client for one wallet on the run's River nodes."""
+    return RiverChat(private_key, config, reporter, on_message)

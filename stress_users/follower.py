@@ -1,0 +1,208 @@
+"""The follower: one Locust User per test wallet, the chat side of the run.
+
+A follower gets a wallet slot from the master, then waits for the MEMBERSHIPS_MINTED signal
+(timeout max(duration, 20 s)) before touching River, so no follower stream exists before the
+root has minted. Then it checks its membership on chain, starts its River client (user
+streams, space, announce channel), finds the kickoff and the signal reply in the announce
+channel, reacts to the kickoff with a random emoji, joins every channel and posts
+`<words>! <sessionId>` in each, and chats: a message to a random channel, then a random wait
+of up to `RunConfig.max_chat_wait_ms`, until the chat phase ends. The first user of each
+process also posts a check-in reply in the kickoff's thread and, when its process's followers
+are done, the `Done` summary (see `stress_users.summary`).
+
+The whole flow is one task run once; afterwards the user idles until the master ends the
+test. Stopping the user (Ctrl+C, `--stop-timeout`, re-dispatch) closes its sync stream and
+returns its wallet slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any, NoReturn
+
+import gevent
+from locust import User, constant, task
+
+from stress_users import runtime
+from stress_users.chat import ChatClient, ChatMessage, open_chat, wait_for_message
+from stress_users.config import RunConfig
+from stress_users.metrics import CHAIN, PHASE, SIGNAL, Reporter, error_name
+from stress_users.progress import CHATTING, DONE, FAILED, JOINING, WAITING
+from stress_users.signal import membership_signal, signal_text
+from stress_users.summary import post_done
+from stress_users.wallets import slots
+
+logger = logging.getLogger(__name__)
+
+EMOJIS = ("👍", "🎉", "🚀", "🔥", "👋", "😄", "🤖", "✅", "💬", "🌊")
+WORDS = (
+    "amber", "brisk", "cosmic", "dapper", "eager", "fuzzy", "gentle", "humble", "jolly",
+    "lucky", "mellow", "nimble", "plucky", "quirky", "rustic", "snappy", "tidy", "witty",
+    "otter", "badger", "comet", "falcon", "walrus", "pretzel", "noodle", "teapot", "lantern",
+)  # fmt: skip
+MEMBERSHIP_POLL_S = 1.5
+
+
+def silly_words(rng: random.Random, count: int = 3) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(count))
+
+
+class FollowerFailure(RuntimeError):
+    """A follower could not join; the message says at which step and why."""
+
+
+class Follower(User):
+    """One test wallet chatting in the run's channels."""
+
+    wait_time = constant(1)
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.reporter = Reporter(environment)
+        self.rng = random.Random()
+        self.slot: int | None = None
+        self.client: ChatClient | None = None
+        self.config: RunConfig | None = None
+        self.kickoff: ChatMessage | None = None
+        self.is_lead = False
+        self.sent = 0
+
+    @task
+    def chat_run(self) -> None:
+        runtime.ready.wait()
+        config = self.config = runtime.current_config(self.environment)
+        slot = slots.acquire()
+        if slot is None:
+            logger.error("no wallet slot left for this user (more users than followers)")
+            self._idle()
+        self.slot = slot
+        runtime.tally.begin(config.session_id)
+        self.is_lead = runtime.tally.claim_lead(slot)
+
+        try:
+            self._follow(config, slot)
+        except gevent.GreenletExit:
+            raise
+        except Exception as exc:
+            reason = f"{error_name(exc)}: {exc}"
+            logger.error("follower %d failed: %s", slot, reason)
+            self.reporter.record(PHASE, "join", 0.0, exc)
+            self._report(FAILED, reason)
+        if self.is_lead:
+            post_done(self, config)
+        self._idle()
+
+    def _idle(self) -> NoReturn:
+        while True:
+            gevent.sleep(3600)
+
+    def _report(self, phase: str, detail: str = "", **extra: Any) -> None:
+        assert self.slot is not None and self.config is not None
+        runtime.report_phase(self.config.session_id, self.slot, phase, detail, **extra)
+
+    def _follow(self, config: RunConfig, slot: int) -> None:
+        self._report(WAITING)
+        outcome = membership_signal.wait(config.session_id, config.follower_signal_timeout_s)
+        if outcome is None:
+            raise FollowerFailure(
+                f"no MEMBERSHIPS_MINTED signal within {config.follower_signal_timeout_s:g} s"
+            )
+        released = time.time()
+        self.reporter.record(
+            SIGNAL, "MEMBERSHIPS_MINTED", max(0.0, released - outcome.sent_at) * 1e3
+        )
+        if not outcome.ok:
+            raise FollowerFailure(f"the root could not mint: {outcome.reason}")
+
+        started = time.perf_counter()
+        self._report(JOINING)
+        wallet = runtime.wallets().wallet(config.wallet_index(slot))
+        self._wait_for_membership(config, wallet.address, outcome.chat_ends_at)
+
+        self._report(JOINING, first_stream_at=time.time())
+        client = self.client = open_chat(
+            wallet.private_key, config, self.reporter, on_message=self._seen
+        )
+        client.start()
+        client.join_space(config.space_id)
+        client.join_channel(config.announce_channel_id)
+
+        timeout = max(config.follower_signal_timeout_s, 20.0)
+        kickoff = wait_for_message(
+            client,
+            config.announce_channel_id,
+            lambda m: m.thread_id is None and "kickoff" in m.text and config.session_id in m.text,
+            timeout,
+        )
+        if kickoff is None:
+            raise FollowerFailure(f"kickoff of session {config.session_id} not seen in {timeout} s")
+        self.kickoff = kickoff
+        marker = signal_text(config.session_id)
+        if (
+            wait_for_message(
+                client, config.announce_channel_id, lambda m: m.text == marker, timeout
+            )
+            is None
+        ):
+            raise FollowerFailure(f"{marker} reply not seen in {timeout} s")
+
+        client.react(config.announce_channel_id, kickoff.event_id, self.rng.choice(EMOJIS))
+        if self.is_lead:
+            client.post(
+                config.announce_channel_id,
+                f"Check-in from {runtime.process_name(self.environment)}: "
+                f"session {config.session_id}",
+                thread_id=kickoff.event_id,
+            )
+        for channel in config.channel_ids:
+            client.join_channel(channel)
+            client.post(channel, f"{silly_words(self.rng)}! {config.session_id}")
+        self.reporter.record(PHASE, "join", (time.perf_counter() - started) * 1e3)
+
+        self._report(CHATTING)
+        self._chat(config, client, outcome.chat_ends_at)
+        self._report(DONE, sent=self.sent)
+
+    def _wait_for_membership(self, config: RunConfig, address: str, until: float) -> None:
+        contract = runtime.space_contract(config)
+        while True:
+            with self.reporter.timed(CHAIN, "membership_status"):
+                status = contract.status(address)
+            if status.active:
+                return
+            if time.time() >= until:
+                raise FollowerFailure(f"{address} has no active membership (status {status})")
+            gevent.sleep(MEMBERSHIP_POLL_S)
+
+    def _chat(self, config: RunConfig, client: ChatClient, ends_at: float) -> None:
+        max_wait_s = config.max_chat_wait_ms / 1000.0
+        while True:
+            remaining = ends_at - time.time()
+            if remaining <= 0:
+                return
+            gevent.sleep(min(remaining, self.rng.random() * max_wait_s))
+            if time.time() >= ends_at:
+                return
+            channel = self.rng.choice(config.channel_ids)
+            try:
+                client.post(channel, f"{silly_words(self.rng, 2)} {self.sent}")
+                self.sent += 1
+            except Exception as exc:
+                logger.debug("message send failed: %s", exc)
+
+    def _seen(self, message: ChatMessage) -> None:
+        if self.is_lead:
+            runtime.record_seen(message)
+
+    def on_stop(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.stop()
+            except Exception as exc:
+                logger.debug("client stop failed: %s", exc)
+        if self.slot is not None:
+            slots.release(self.slot)
+            self.slot = None

@@ -1,0 +1,116 @@
+"""Per-process state shared by the followers of one Locust process.
+
+- `ready`: set at the end of this process's `init`, once every message handler is
+  registered; a worker that joins a running test can spawn users before its `init` ran, so
+  followers wait on it before their first message to the master.
+- `current_config`: the run's `RunConfig`, parsed once per session from the options the
+  master forwarded with the spawn (the master sets the session id before spawning).
+- `wallets()`, `space_contract()`: the HD wallets of this process's MNEMONIC and the space's
+  membership contract, built once per process.
+- `report_phase`: a follower's phase change, to this process's tally and to the master.
+- `record_seen`: the first user's count of check-ins per channel, for the `Done` summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections import Counter
+from functools import lru_cache
+from typing import Any
+
+import gevent.event
+
+from stress_users.chat import ChatMessage
+from stress_users.config import RunConfig, config_from_options, mnemonic_from_environment
+from stress_users.progress import USER_STATE, progress, tally
+
+logger = logging.getLogger(__name__)
+
+ready = gevent.event.Event()
+_state: dict[str, Any] = {"runner": None, "config": None, "mnemonic": None}
+check_ins: Counter[str] = Counter()
+messages_seen: Counter[str] = Counter()
+
+__all__ = ["progress", "ready", "tally"]
+
+
+def attach(runner: Any, mnemonic: str) -> None:
+    _state["runner"] = runner
+    _state["mnemonic"] = mnemonic
+
+
+def is_worker() -> bool:
+    from locust.runners import WorkerRunner
+
+    return isinstance(_state["runner"], WorkerRunner)
+
+
+def set_config(config: RunConfig) -> None:
+    _state["config"] = config
+
+
+def current_config(environment: Any) -> RunConfig:
+    """The run's configuration for the session the master forwarded (parsed once)."""
+    options = environment.parsed_options
+    config: RunConfig | None = _state["config"]
+    if config is None or config.session_id != options.session_id:
+        config = config_from_options(options)
+        if config.session_id != options.session_id or not config.session_id:
+            raise RuntimeError("the session id was not forwarded by the master")
+        _state["config"] = config
+        check_ins.clear()
+        messages_seen.clear()
+    return config
+
+
+def mnemonic() -> str:
+    phrase = _state["mnemonic"]
+    if phrase is None:
+        phrase = _state["mnemonic"] = mnemonic_from_environment()
+    return str(phrase)
+
+
+def wallets() -> Any:
+    from wallet_tools.derivation import HDWallets
+
+    return HDWallets(mnemonic())
+
+
+@lru_cache(maxsize=4)
+def _space_contract(base_rpc_url: str, space_id: str) -> Any:
+    from river_client.chain.membership import SpaceContract
+    from river_client.chain.spaces import space_address_from_id
+    from wallet_tools.rpc import JsonRpc
+
+    return SpaceContract(JsonRpc(base_rpc_url), space_address_from_id(space_id))
+
+
+def space_contract(config: RunConfig) -> Any:
+    return _space_contract(config.base_rpc_url, config.space_id)
+
+
+def process_name(environment: Any) -> str:
+    runner = environment.runner
+    index = getattr(runner, "worker_index", 0)
+    return f"{socket.gethostname()} worker {index}"
+
+
+def report_phase(session_id: str, slot: int, phase: str, detail: str = "", **extra: Any) -> None:
+    """A follower's phase change: this process's tally, and the master's progress."""
+    tally.set(slot, phase, detail)
+    data = {"session_id": session_id, "slot": slot, "phase": phase, "detail": detail, **extra}
+    runner = _state["runner"]
+    if is_worker():
+        runner.send_message(USER_STATE, data)
+    else:
+        progress.update("local", data)
+
+
+def record_seen(message: ChatMessage) -> None:
+    config: RunConfig | None = _state["config"]
+    if config is None:
+        return
+    messages_seen[message.channel_id] += 1
+    if message.thread_id is None and message.text.endswith(f"! {config.session_id}"):
+        check_ins[message.channel_id] += 1
