@@ -21,18 +21,37 @@ so `STRESS_DURATION=60 SESSION_ID=abc locust ...` behaves like the TS run; Locus
     --signal-timeout        [SIGNAL_TIMEOUT]        follower wait for the signal, seconds;
                                                     default max(duration, 20)
 
+RIVER_NODE_URL, BASE_RPC_URL and RIVER_RPC_URL (the local stack's `.devnet/env` names) stand in
+for RIVER_NODE_URLS, BASE_CHAIN_RPC_URL and RIVER_CHAIN_RPC_URL when those are unset.
 The mnemonic is deliberately not an option: see `stress_users.config`.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from stress_users.config import RIVER_ENVIRONMENTS
 
+# The local stack's environment file uses these shorter names.
+ENV_ALIASES = {
+    "RIVER_NODE_URLS": "RIVER_NODE_URL",
+    "BASE_CHAIN_RPC_URL": "BASE_RPC_URL",
+    "RIVER_CHAIN_RPC_URL": "RIVER_RPC_URL",
+}
+
+
+def apply_env_aliases(environ: Any = None) -> None:
+    """Let the short names stand in for the options' variables when those are unset."""
+    env = os.environ if environ is None else environ
+    for name, alias in ENV_ALIASES.items():
+        if not env.get(name) and env.get(alias):
+            env[name] = env[alias]
+
 
 def add_options(parser: Any) -> None:
     """Register the run's options on Locust's parser (an `init_command_line_parser` listener)."""
+    apply_env_aliases()
     group = parser.add_argument_group("River chat run (towns-stress)")
     group.add_argument(
         "--stress-duration",
