@@ -1,4 +1,4 @@
-"""River devices: key format, Olm pre-key messages between devices, pickling."""
+"""River devices: key format, Olm pre-key messages between devices, pickling and export."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from river_client.encryption.device import (
     pickle_key_from_secret,
 )
 from river_client.encryption.exceptions import DeviceKeyError, OlmMessageError
+from river_client.encryption.hybrid import HybridSession, SessionStore
+from river_client.encryption.persistence import export_device, import_device
 
 UNPADDED_KEY = re.compile(r"^[A-Za-z0-9+/]{43}$")
 
@@ -119,3 +121,25 @@ def test_pickle_key_must_be_32_bytes_and_right() -> None:
         device.pickle(b"short")
     with pytest.raises(OlmMessageError, match="unpickle"):
         Device.from_pickle(pickled, b"x" * 32)
+
+
+def test_exported_device_round_trip_with_sessions() -> None:
+    alice, bob = Device(), Device()
+    store = SessionStore()
+    channel = bytes.fromhex("20" + "ab" * 31)
+    for num in (4, 9):
+        store.add(HybridSession.create(channel, num, bytes([num]) * 32))
+    key = pickle_key_from_secret("wallet private key")
+
+    data = export_device(bob, store, key).SerializeToString()
+    restored, restored_store = import_device(data)
+
+    assert restored.device_key == bob.device_key
+    assert restored_store.session_ids(channel) == store.session_ids(channel)
+    assert restored_store.outbound(channel) == store.outbound(channel)
+    body = alice.encrypt_to(restored.device_key, restored.fallback_key, "again")
+    assert restored.decrypt_from(alice.device_key, body) == b"again"
+    broken = export_device(bob, store, key)
+    broken.pickleKey = "00" * 32
+    with pytest.raises(OlmMessageError, match="neither"):
+        import_device(broken)

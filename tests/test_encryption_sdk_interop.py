@@ -28,6 +28,7 @@ from river_client.encryption.hybrid import (
     encrypt_channel_message,
     hybrid_session_id,
 )
+from river_client.encryption.persistence import import_device
 from river_client.encryption.sharing import (
     import_group_encryption_sessions,
     make_group_encryption_sessions,
@@ -323,3 +324,22 @@ def test_sdk_exported_account_loads_as_our_device(peer: CryptoPeer) -> None:
 
 def _user_device(keys: dict[str, Any]) -> UserDevice:
     return UserDevice(keys["deviceKey"], keys["fallbackKey"])
+
+
+def test_sdk_exported_device_restores_with_its_hybrid_sessions(peer: CryptoPeer) -> None:
+    theirs = peer.call("new-device", name="restored")
+    created = peer.call("ensure-session", name="restored", streamId=CHANNEL.hex(), miniblockNum=9)
+    exported = peer.call("export-device", name="restored")
+
+    device, store = import_device(base64.b64decode(exported["exportedDevice"]))
+
+    assert device.device_key == theirs["deviceKey"]
+    assert store.session_ids(CHANNEL) == [created["sessionId"]]
+    sealed = peer.call(
+        "hybrid-encrypt",
+        name="restored",
+        streamId=CHANNEL.hex(),
+        plaintext=b64(text_message("before the restart").SerializeToString()),
+    )
+    data = protocol_pb2.EncryptedData.FromString(base64.b64decode(sealed["encryptedData"]))
+    assert decrypt_channel_message(store, data) == text_message("before the restart")

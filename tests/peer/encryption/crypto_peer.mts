@@ -215,7 +215,11 @@ const handlers: Record<string, (command: Command) => Promise<unknown>> = {
     'export-device': async (c) => {
         const { crypto } = backend(c)
         const exported = await crypto.exportDevice()
-        return { pickleKey: exported.pickleKey, pickledAccount: exported.pickledAccount }
+        return {
+            pickleKey: exported.pickleKey,
+            pickledAccount: exported.pickledAccount,
+            exportedDevice: toB64(protobuf.toBinary(proto.ExportedDeviceSchema, exported)),
+        }
     },
 }
 
