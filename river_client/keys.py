@@ -1,0 +1,284 @@
+"""Group session keys for a client: encrypting posts, sharing keys, importing, soliciting.
+
+Channel messages are encrypted with the stream's hybrid group session (AES-256-GCM). The
+outbound session of a stream is the stored one with the highest miniblock number, imported
+ones included, so members converge on one key. A client without one creates it on the
+stream's latest miniblock and shares it, before posting, to every device of every joined
+member: per member, the devices listed in the member's metadata stream (last 10), one Olm
+pre-key message each, in one GroupEncryptionSessions event on the member's inbox stream
+(built on that inbox's last miniblock from GetLastMiniblockHash).
+
+Received keys arrive on the own inbox stream; messages that could not be decrypted are
+decrypted again when their session arrives. A message still undecryptable after
+`solicit_delay` makes the client post a KeySolicitation to the stream; members holding the
+keys answer it after the SDK's random delay with an inbox delivery and a KeyFulfillment.
+
+Not supported: acknowledging the inbox (UserInboxPayload.Ack), ephemeral solicitations,
+several devices per user on the sending side (other devices of one's own user get no keys).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import gevent
+from gevent.lock import Semaphore
+from gevent.pool import Pool
+
+from river_client.encryption.device import Device, UserDevice
+from river_client.encryption.exceptions import EncryptionError
+from river_client.encryption.hybrid import (
+    HybridSession,
+    SessionStore,
+    decrypt_channel_message,
+    encrypt_channel_message,
+    missing_session_id,
+)
+from river_client.encryption.sharing import (
+    import_group_encryption_sessions,
+    latest_devices,
+    make_group_encryption_sessions,
+)
+from river_client.encryption.solicitation import (
+    answer_key_solicitation,
+    make_key_fulfillment,
+    make_stream_key_solicitation,
+    reply_payloads,
+    respond_delay_seconds,
+)
+from river_client.errors import RiverClientError
+from river_client.events import MiniblockRef, ParsedEvent
+from river_client.ids import user_inbox_stream_id, user_metadata_stream_id
+from river_client.proto import payloads_pb2 as pl
+from river_client.proto import protocol_pb2 as pb
+from river_client.streams import load_state
+
+logger = logging.getLogger(__name__)
+
+Decrypted = Callable[[bytes, ParsedEvent, pl.ChannelMessage], None]
+
+
+class Node(Protocol):
+    """The network operations key exchange needs from the client."""
+
+    def get_stream(self, stream_id: bytes) -> pb.StreamAndCookie | None: ...
+
+    def last_miniblock(self, stream_id: bytes) -> MiniblockRef: ...
+
+    def add_event_on(self, stream_id: bytes, payload: object, ref: MiniblockRef | None) -> str: ...
+
+
+class KeyExchange:
+    """The device, the session store and the key traffic of one client."""
+
+    def __init__(
+        self,
+        node: Node,
+        address: bytes,
+        on_decrypted: Decrypted,
+        *,
+        device: Device | None = None,
+        store: SessionStore | None = None,
+        share_concurrency: int = 8,
+        solicit_delay: float = 3.0,
+        respond_delay_scale: float = 1.0,
+    ) -> None:
+        self.node = node
+        self.address = address
+        self.device = device or Device()
+        self.store = store or SessionStore()
+        self.on_decrypted = on_decrypted
+        self.share_concurrency = share_concurrency
+        self.solicit_delay = solicit_delay
+        self.respond_delay_scale = respond_delay_scale
+        self._locks: dict[bytes, Semaphore] = {}
+        self._devices: dict[bytes, list[UserDevice]] = {}
+        self._pending: dict[str, list[tuple[bytes, ParsedEvent]]] = {}
+        self._soliciting: set[bytes] = set()
+        self._answered: set[tuple[bytes, str, str]] = set()
+
+    def device_payload(self) -> pb.UserMetadataPayload:
+        """The EncryptionDevice event publishing this device in the metadata stream."""
+        device = pb.UserMetadataPayload.EncryptionDevice(
+            device_key=self.device.device_key, fallback_key=self.device.fallback_key
+        )
+        return pb.UserMetadataPayload(encryption_device=device)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def encrypt(
+        self, stream_id: bytes, members: Iterable[bytes], message: pl.ChannelMessage
+    ) -> pb.EncryptedData:
+        """Encrypt a ChannelMessage for a stream, creating and sharing its session if needed."""
+        session = self.outbound_session(stream_id, members)
+        return encrypt_channel_message(session, message, self.device.device_key)
+
+    def outbound_session(self, stream_id: bytes, members: Iterable[bytes]) -> HybridSession:
+        """The stream's outbound session; a new one is created and shared to `members`."""
+        session = self.store.outbound(stream_id)
+        if session is not None:
+            return session
+        lock = self._locks.setdefault(stream_id, Semaphore())
+        with lock:
+            session = self.store.outbound(stream_id)
+            if session is not None:
+                return session
+            ref = self.node.last_miniblock(stream_id)
+            session = HybridSession.create(stream_id, ref.num, ref.hash)
+            self.store.add(session)
+            self.share(stream_id, [session], members)
+            return session
+
+    def devices_of(self, address: bytes, refresh: bool = False) -> list[UserDevice]:
+        """A user's devices from the user's metadata stream (cached)."""
+        if not refresh and self._devices.get(address):
+            return self._devices[address]
+        stream = self.node.get_stream(user_metadata_stream_id(address))
+        devices = latest_devices(load_state(stream).encryption_devices) if stream else []
+        self._devices[address] = devices
+        return devices
+
+    def share(
+        self, stream_id: bytes, sessions: list[HybridSession], members: Iterable[bytes]
+    ) -> int:
+        """Send `sessions` to every device of every member but this one; returns inbox writes."""
+        recipients = [m for m in set(members) if m != self.address]
+        sent = 0
+
+        def share_to(member: bytes) -> None:
+            nonlocal sent
+            try:
+                devices = self.devices_of(member)
+                payload = make_group_encryption_sessions(self.device, stream_id, sessions, devices)
+                if payload is None:
+                    return
+                self._deliver(member, payload)
+                sent += 1
+            except (RiverClientError, EncryptionError) as exc:
+                logger.warning(
+                    "sharing keys of %s to %s failed: %s", stream_id.hex(), member.hex(), exc
+                )
+
+        pool = Pool(self.share_concurrency)
+        for member in recipients:
+            pool.spawn(share_to, member)
+        pool.join()
+        return sent
+
+    def _deliver(self, member: bytes, payload: pb.UserInboxPayload.GroupEncryptionSessions) -> None:
+        inbox = user_inbox_stream_id(member)
+        ref = self.node.last_miniblock(inbox)
+        self.node.add_event_on(inbox, pb.UserInboxPayload(group_encryption_sessions=payload), ref)
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def handle_channel_message(self, stream_id: bytes, parsed: ParsedEvent) -> None:
+        """Decrypt a channel message now, or queue it until its session arrives."""
+        data = parsed.event.channel_payload.message
+        try:
+            missing = missing_session_id(self.store, data)
+            if missing is not None:
+                self._pending.setdefault(missing, []).append((stream_id, parsed))
+                self._solicit_later(stream_id)
+                return
+            message = decrypt_channel_message(self.store, data, stream_id)
+        except EncryptionError as exc:
+            logger.info("cannot decrypt event %s: %s", parsed.event_id, exc)
+            return
+        if message is not None:
+            self.on_decrypted(stream_id, parsed, message)
+
+    def handle_inbox_event(self, parsed: ParsedEvent) -> None:
+        """Import sessions sent to this device and decrypt the messages waiting for them."""
+        inbox = parsed.event.user_inbox_payload
+        if inbox.WhichOneof("content") != "group_encryption_sessions":
+            return
+        try:
+            imported = import_group_encryption_sessions(
+                self.device, self.store, inbox.group_encryption_sessions
+            )
+        except EncryptionError as exc:
+            logger.info("cannot import keys from inbox event %s: %s", parsed.event_id, exc)
+            return
+        for session_id in imported:
+            for stream_id, waiting in self._pending.pop(session_id, []):
+                self.handle_channel_message(stream_id, waiting)
+
+    @property
+    def pending_count(self) -> int:
+        """Messages waiting for a session."""
+        return sum(len(v) for v in self._pending.values())
+
+    # -- solicitations -------------------------------------------------------------------------
+
+    def _missing_for(self, stream_id: bytes) -> list[str]:
+        return sorted(
+            sid for sid, items in self._pending.items() if any(s == stream_id for s, _ in items)
+        )
+
+    def _solicit_later(self, stream_id: bytes) -> None:
+        if stream_id in self._soliciting:
+            return
+        self._soliciting.add(stream_id)
+
+        def solicit() -> None:
+            try:
+                gevent.sleep(self.solicit_delay)
+                missing = self._missing_for(stream_id)
+                if not missing:
+                    return
+                solicitation = make_stream_key_solicitation(
+                    self.device.user_device, self.store, stream_id, missing
+                )
+                payload = pb.MemberPayload(key_solicitation=solicitation)
+                self.node.add_event_on(stream_id, payload, None)
+                logger.info("asked for %d session(s) of %s", len(missing), stream_id.hex())
+            except (RiverClientError, EncryptionError, ValueError) as exc:
+                logger.info("key solicitation in %s failed: %s", stream_id.hex(), exc)
+            finally:
+                self._soliciting.discard(stream_id)
+
+        gevent.spawn(solicit)
+
+    def handle_member_event(self, stream_id: bytes, parsed: ParsedEvent, members: int) -> None:
+        """Answer other devices' key solicitations; note fulfillments by others."""
+        member = parsed.event.member_payload
+        case = member.WhichOneof("content")
+        if case == "key_fulfillment":
+            for session_id in member.key_fulfillment.session_ids:
+                self._answered.add((stream_id, member.key_fulfillment.device_key, session_id))
+            return
+        if case != "key_solicitation":
+            return
+        solicitation = member.key_solicitation
+        reply = answer_key_solicitation(self.store, stream_id, solicitation, self.device.device_key)
+        if reply is None:
+            return
+        solicitor = bytes(parsed.event.creator_address)
+        own = solicitor == self.address
+        delay = self.respond_delay_scale * respond_delay_seconds(
+            members, own, parsed.event.ephemeral
+        )
+
+        def respond() -> None:
+            gevent.sleep(delay)
+            wanted = {
+                sid
+                for sid in reply.fulfilled_session_ids
+                if (stream_id, solicitation.device_key, sid) not in self._answered
+            }
+            if not wanted:
+                return
+            try:
+                fulfillment = make_key_fulfillment(solicitor, reply)
+                self.node.add_event_on(
+                    stream_id, pb.MemberPayload(key_fulfillment=fulfillment), None
+                )
+                for payload in reply_payloads(self.device, stream_id, reply):
+                    self._deliver(solicitor, payload)
+            except (RiverClientError, EncryptionError, ValueError) as exc:
+                logger.info("answering a key solicitation in %s failed: %s", stream_id.hex(), exc)
+
+        gevent.spawn(respond)
