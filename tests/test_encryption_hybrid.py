@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from river_client.encryption.exceptions import MessageDecryptionError, SessionMismatchError
 from river_client.encryption.hybrid import (
@@ -186,3 +188,22 @@ def test_store_export_and_restore() -> None:
     assert sorted(s.session_id for s in restored) == sorted(s.session_id for s in sessions)
     assert restored.outbound(CHANNEL) == sessions[1]
     assert restored.outbound(OTHER_CHANNEL) == sessions[3]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    plaintext=st.binary(min_size=1, max_size=2048),
+    miniblock_num=st.integers(min_value=0, max_value=2**63 - 1),
+    miniblock_hash=st.binary(min_size=32, max_size=32),
+)
+def test_any_plaintext_round_trips_under_any_session(
+    plaintext: bytes, miniblock_num: int, miniblock_hash: bytes
+) -> None:
+    session = HybridSession.create(CHANNEL, miniblock_num, miniblock_hash)
+    store = SessionStore.restore([session.to_bytes()])
+
+    data = protocol_pb2.EncryptedData.FromString(
+        encrypt_message(session, plaintext, SENDER_KEY).SerializeToString()
+    )
+
+    assert decrypt_message(store, data, CHANNEL.hex()) == plaintext
