@@ -25,7 +25,7 @@ from stress_users.metrics import Reporter
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """A decrypted message as the plugin sees it."""
+    """A decrypted message as the plugin sees it (`kind`: post, reaction, edit, redaction)."""
 
     channel_id: str
     event_id: str
@@ -33,10 +33,12 @@ class ChatMessage:
     text: str
     thread_id: str | None
     created_at_ms: float
+    kind: str = "post"
+    ref_event_id: str | None = None
 
 
 class ChatClient(Protocol):
-    def start(self) -> None: ...
+    def start(self, space_id: str) -> None: ...
 
     def join_space(self, space_id: str) -> None: ...
 
@@ -81,46 +83,55 @@ def _to_chat_message(received: Any) -> ChatMessage:
         text=str(received.text or ""),
         thread_id=received.thread_id or None,
         created_at_ms=float(received.created_at_ms),
+        kind=str(getattr(received, "kind", "post")),
+        ref_event_id=getattr(received, "ref_event_id", None),
     )
 
 
 class RiverChat:
-    """`ChatClient` on RiverClient; keeps the decrypted messages it saw, per channel."""
+    """`ChatClient` on `river_client.client.RiverClient`.
+
+    Delivery latency is reported only for other users' messages created after this client
+    joined the channel (older ones arrive with the channel's history, not through delivery).
+    """
 
     def __init__(
         self,
         private_key: bytes,
-        config: RunConfig,
+        node_urls: list[str],
         reporter: Reporter,
         on_message: Callable[[ChatMessage], None] | None = None,
-        node_urls: list[str] | None = None,
     ) -> None:
         from river_client.client import RiverClient
 
         self._reporter = reporter
         self._on_message = on_message
-        self._seen: dict[str, list[ChatMessage]] = {}
+        self._joined_ms: dict[str, float] = {}
         self._client = RiverClient(
-            private_key,
-            node_urls or list(config.river_node_urls),
-            on_call=reporter.on_call,
-            on_message=self._received,
+            private_key, node_urls, on_call=reporter.on_call, on_message=self._received
         )
+        self.user_id = str(self._client.user_id)
 
     def _received(self, received: Any) -> None:
         message = _to_chat_message(received)
-        self._seen.setdefault(message.channel_id, []).append(message)
-        self._reporter.delivery(message.created_at_ms)
+        joined = self._joined_ms.get(message.channel_id)
+        if (
+            joined is not None
+            and message.sender != self.user_id
+            and message.created_at_ms >= joined
+        ):
+            self._reporter.delivery(message.created_at_ms)
         if self._on_message is not None:
             self._on_message(message)
 
-    def start(self) -> None:
-        self._client.start()
+    def start(self, space_id: str) -> None:
+        self._client.start(space_id)
 
     def join_space(self, space_id: str) -> None:
         self._client.join_space(space_id)
 
     def join_channel(self, channel_id: str) -> None:
+        self._joined_ms[channel_id] = time.time() * 1000.0
         self._client.join_channel(channel_id)
 
     def post(self, channel_id: str, text: str, thread_id: str | None = None) -> str:
@@ -133,10 +144,17 @@ class RiverChat:
         self._client.edit(channel_id, event_id, text)
 
     def messages(self, channel_id: str) -> list[ChatMessage]:
-        return list(self._seen.get(channel_id, ()))
+        return [_to_chat_message(m) for m in self._client.messages(channel_id)]
 
     def reaction_count(self, channel_id: str, event_id: str) -> int:
-        return int(self._client.reaction_count(channel_id, event_id))
+        """Distinct users who reacted to the message."""
+        return len(
+            {
+                m.sender
+                for m in self._client.messages(channel_id)
+                if m.kind == "reaction" and m.ref_event_id == event_id
+            }
+        )
 
     def stop(self) -> None:
         self._client.stop()
@@ -149,4 +167,6 @@ def open_chat(
     on_message: Callable[[ChatMessage], None] | None = None,
 ) -> ChatClient:
     """A chat client for one wallet on the run's River nodes."""
-    return RiverChat(private_key, config, reporter, on_message)
+    from stress_users.nodes import node_urls
+
+    return RiverChat(private_key, node_urls(config), reporter, on_message)

@@ -28,7 +28,7 @@ from locust import User, constant, task
 from stress_users import runtime
 from stress_users.chat import ChatClient, ChatMessage, open_chat, wait_for_message
 from stress_users.config import RunConfig
-from stress_users.metrics import CHAIN, PHASE, SIGNAL, Reporter, error_name
+from stress_users.metrics import PHASE, SIGNAL, Reporter, error_name
 from stress_users.progress import CHATTING, DONE, FAILED, JOINING, WAITING
 from stress_users.signal import membership_signal, signal_text
 from stress_users.summary import post_done
@@ -125,7 +125,7 @@ class Follower(User):
         client = self.client = open_chat(
             wallet.private_key, config, self.reporter, on_message=self._seen
         )
-        client.start()
+        client.start(config.space_id)
         client.join_space(config.space_id)
         client.join_channel(config.announce_channel_id)
 
@@ -133,19 +133,25 @@ class Follower(User):
         kickoff = wait_for_message(
             client,
             config.announce_channel_id,
-            lambda m: m.thread_id is None and "kickoff" in m.text and config.session_id in m.text,
+            lambda m: (
+                m.kind == "post"
+                and m.thread_id is None
+                and "kickoff" in m.text
+                and config.session_id in m.text
+            ),
             timeout,
         )
         if kickoff is None:
             raise FollowerFailure(f"kickoff of session {config.session_id} not seen in {timeout} s")
         self.kickoff = kickoff
         marker = signal_text(config.session_id)
-        if (
-            wait_for_message(
-                client, config.announce_channel_id, lambda m: m.text == marker, timeout
-            )
-            is None
-        ):
+        signal_reply = wait_for_message(
+            client,
+            config.announce_channel_id,
+            lambda m: m.kind == "post" and m.text == marker,
+            timeout,
+        )
+        if signal_reply is None:
             raise FollowerFailure(f"{marker} reply not seen in {timeout} s")
 
         client.react(config.announce_channel_id, kickoff.event_id, self.rng.choice(EMOJIS))
@@ -166,10 +172,9 @@ class Follower(User):
         self._report(DONE, sent=self.sent)
 
     def _wait_for_membership(self, config: RunConfig, address: str, until: float) -> None:
-        contract = runtime.space_contract(config)
+        contract = runtime.space_contract(config, self.reporter)
         while True:
-            with self.reporter.timed(CHAIN, "membership_status"):
-                status = contract.status(address)
+            status = contract.status(address)
             if status.active:
                 return
             if time.time() >= until:

@@ -4,7 +4,9 @@ Every call a root or follower makes is reported to Locust's statistics:
 
 - request type "river" for River node RPCs, named by the RPC (`CreateStream`, `AddEvent`,
   `GetStream`, ...), failures carrying the River error name (`PERMISSION_DENIED`, ...);
-- request type "chain" for Base chain reads and transactions (`membership_status`, `mint`);
+- request type "chain" for every Base chain JSON-RPC exchange, named by its method
+  (`eth_call`, `eth_sendRawTransaction`, "batch eth_call", ...), plus "mint_all" for the root's
+  whole minting step;
 - request type "delivery", name "message": how long a message took from its sender
   (`created_at_ms` in the event) to another user's sync;
 - request type "signal", name "MEMBERSHIPS_MINTED": from the master's send to the follower's
@@ -18,6 +20,7 @@ PERMISSION_DENIED rule of the exit code.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from typing import Any
@@ -97,9 +100,36 @@ class Reporter:
         seen = time.time() * 1000.0 if now_ms is None else now_ms
         self.record(DELIVERY, "message", max(0.0, seen - created_at_ms))
 
+    def chain_session(self) -> Any:
+        """A requests Session for `wallet_tools.rpc.JsonRpc` that reports every HTTP exchange
+        as a "chain" request named by its JSON-RPC method ("batch <method>" for batches)."""
+        import requests
+
+        session = requests.Session()
+
+        def report(response: Any, *_args: Any, **_kwargs: Any) -> None:
+            name, error = _json_rpc_name(response.request.body), None
+            if response.status_code >= 400:
+                error = ReportedError(f"HTTP_{response.status_code}", name)
+            self.record(CHAIN, name, response.elapsed.total_seconds() * 1e3, error)
+
+        session.hooks["response"].append(report)
+        return session
+
     def timed(self, kind: str, name: str) -> _Timed:
         """`with reporter.timed("chain", "membership_status"):` reports the block's duration."""
         return _Timed(self, kind, name)
+
+
+def _json_rpc_name(body: Any) -> str:
+    try:
+        payload = json.loads(body)
+    except (TypeError, ValueError):
+        return "unknown"
+    if isinstance(payload, list):
+        methods = Counter(str(item.get("method")) for item in payload if isinstance(item, dict))
+        return f"batch {methods.most_common(1)[0][0]}" if methods else "batch"
+    return str(payload.get("method", "unknown")) if isinstance(payload, dict) else "unknown"
 
 
 class _Timed:

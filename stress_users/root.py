@@ -103,7 +103,7 @@ class RootFlow:
 
         self.progress.root_phase = "announcing"
         client = self.client = open_chat(root.private_key, config, self.reporter)
-        client.start()
+        client.start(config.space_id)
         client.join_space(config.space_id)
         client.join_channel(config.announce_channel_id)
         workers = self.workers()
@@ -152,7 +152,7 @@ class RootFlow:
             self.progress.mint_failed = update.failed
 
         engine = MintingEngine(
-            JsonRpc(self.config.base_rpc_url),
+            JsonRpc(self.config.base_rpc_url, session=self.reporter.chain_session()),
             space_address_from_id(self.config.space_id),
             root_key,
             max_in_flight=self.config.mint_in_flight,

@@ -23,6 +23,7 @@ import gevent.event
 
 from stress_users.chat import ChatMessage
 from stress_users.config import RunConfig, config_from_options, mnemonic_from_environment
+from stress_users.metrics import Reporter
 from stress_users.progress import USER_STATE, progress, tally
 
 logger = logging.getLogger(__name__)
@@ -78,16 +79,24 @@ def wallets() -> Any:
 
 
 @lru_cache(maxsize=4)
-def _space_contract(base_rpc_url: str, space_id: str) -> Any:
+def _space_contract(base_rpc_url: str, space_id: str, reporter: Reporter) -> Any:
     from river_client.chain.membership import SpaceContract
     from river_client.chain.spaces import space_address_from_id
     from wallet_tools.rpc import JsonRpc
 
-    return SpaceContract(JsonRpc(base_rpc_url), space_address_from_id(space_id))
+    rpc = JsonRpc(base_rpc_url, session=reporter.chain_session())
+    return SpaceContract(rpc, space_address_from_id(space_id))
 
 
-def space_contract(config: RunConfig) -> Any:
-    return _space_contract(config.base_rpc_url, config.space_id)
+def space_contract(config: RunConfig, reporter: Reporter) -> Any:
+    """The space's membership contract; its JSON-RPC calls are reported by `reporter`'s
+    environment (one contract per process: reporters of one environment are interchangeable)."""
+    return _space_contract(config.base_rpc_url, config.space_id, _process_reporter(reporter))
+
+
+def _process_reporter(reporter: Reporter) -> Reporter:
+    first = _state.setdefault("reporter", reporter)
+    return first if isinstance(first, Reporter) else reporter
 
 
 def process_name(environment: Any) -> str:
@@ -110,6 +119,8 @@ def report_phase(session_id: str, slot: int, phase: str, detail: str = "", **ext
 def record_seen(message: ChatMessage) -> None:
     config: RunConfig | None = _state["config"]
     if config is None:
+        return
+    if message.kind != "post":
         return
     messages_seen[message.channel_id] += 1
     if message.thread_id is None and message.text.endswith(f"! {config.session_id}"):
