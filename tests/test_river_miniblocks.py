@@ -15,7 +15,10 @@ STREAM = b"\x20" + bytes(31)
 
 
 def stale(expected: bytes, num: int) -> RiverError:
-    text = f"(24:BAD_PREV_MINIBLOCK_HASH) not recent\n    expected = 0x{expected.hex()}\n    expNum = {num}"
+    text = (
+        "(24:BAD_PREV_MINIBLOCK_HASH) not recent\n"
+        f"    expected = 0x{expected.hex()}\n    expNum = {num}"
+    )
     return RiverError(Err.BAD_PREV_MINIBLOCK_HASH, "BAD_PREV_MINIBLOCK_HASH", text)
 
 
