@@ -154,13 +154,20 @@ def config_from_options(options: Any, *, users: int | None = None) -> RunConfig:
         )
     random_count = int(random_count)
 
-    if options.clients_count in (None, "", 0) and users:
+    if options.clients_count in (None, "") and users:
         clients = users - random_count
     else:
-        clients = int(_positive("clients-count", "CLIENTS_COUNT", options.clients_count, int))
-    if clients <= 0:
+        try:
+            clients = int(options.clients_count)
+        except (TypeError, ValueError):
+            raise OptionError(
+                "clients-count", "CLIENTS_COUNT", f"{options.clients_count!r} is not a number"
+            ) from None
+    if clients < 0 or clients + random_count < 1:
         raise OptionError(
-            "clients-count", "CLIENTS_COUNT", f"{clients} followers; give at least 1 (or -u)"
+            "clients-count",
+            "CLIENTS_COUNT",
+            f"{clients} followers (+{random_count} random); the run needs at least 1 (or -u)",
         )
     if users and clients + random_count != users:
         raise OptionError(
