@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RECEIPTS_PER_BATCH = 100
-MAX_SEND_ATTEMPTS = 8
+MAX_SEND_ATTEMPTS = 5
+REFUSED_RETRY_DELAY = 0.2
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class _Mint:
     needs_send: bool = True
     sent_at: float = 0.0
     send_attempts: int = 0
+    not_before: float = 0.0  # after a refused send, wait until then
     nonce_consumed: bool = False
 
 
@@ -163,7 +165,8 @@ class JoinPipeline:
             self._sign(mint)
             self._in_flight[mint.nonce] = mint
 
-        to_send = [m for m in self._in_flight.values() if m.needs_send]
+        now = time.monotonic()
+        to_send = [m for m in self._in_flight.values() if m.needs_send and m.not_before <= now]
         if not to_send:
             return
         if self._report.first_send_block is None:
@@ -214,8 +217,10 @@ class JoinPipeline:
             mint.fees = mint.fees.bumped(self._fees)
             self._sign(mint)
             return
-        logger.warning("nonce %d: send refused (%s); resending", mint.nonce, error)
+        delay = min(REFUSED_RETRY_DELAY * 2 ** (mint.send_attempts - 1), 3.0)
+        logger.warning("nonce %d: send refused (%s); resending in %.1f s", mint.nonce, error, delay)
         mint.needs_send = True
+        mint.not_before = time.monotonic() + delay
 
     def _poll(self) -> None:
         block = self.rpc.call("eth_getBlockByNumber", "latest", False)
