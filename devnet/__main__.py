@@ -5,6 +5,8 @@ function (`subparsers.add_parser(...)` plus `set_defaults(run=...)`, where `run(
 the exit code). Adding a command means adding its function to `COMMANDS`.
 
     python -m devnet chain --block-time 1     # anvil + the membership contract as a space
+    python -m devnet node --rpc-url URL       # the River-compatible dev node
+    python -m devnet up | status | down       # the whole local stack in the background
 """
 
 from __future__ import annotations
@@ -14,10 +16,22 @@ import logging
 from collections.abc import Callable, Sequence
 
 from devnet.chain import add_chain_command
+from devnet.node.commands import (
+    add_down_command,
+    add_node_command,
+    add_status_command,
+    add_up_command,
+)
 
 AddCommand = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-COMMANDS: tuple[AddCommand, ...] = (add_chain_command,)
+COMMANDS: tuple[AddCommand, ...] = (
+    add_chain_command,
+    add_node_command,
+    add_up_command,
+    add_down_command,
+    add_status_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
