@@ -5,8 +5,9 @@ anvil, and on demand:
 
 - `reject_sender(address)`: answers `eth_sendRawTransaction` of transactions signed by that
   address with a JSON-RPC error (the sender is recovered from the raw transaction);
-- `drop_transactions(n)`: answers the next n `eth_sendRawTransaction` with the transaction's
-  hash but never forwards them, as a node that loses a transaction would;
+- `drop_transactions(n, sender=None)`: answers the next n `eth_sendRawTransaction` (of that
+  sender, if given) with the transaction's hash but never forwards them, as a node that loses
+  a transaction would;
 - `outage(seconds)`: for that long, closes every connection without answering.
 
 Every method seen is logged in `.requests`, in order.
@@ -49,7 +50,7 @@ class RpcProxy:
         self.requests: list[str] = []
         self._lock = threading.Lock()
         self._rejected: dict[str, str] = {}
-        self._drops_left = 0
+        self._drops_left: dict[str | None, int] = {}
         self.dropped: list[str] = []
         self._outage_until = 0.0
         self._local = threading.local()
@@ -70,10 +71,11 @@ class RpcProxy:
         with self._lock:
             self._rejected.pop(to_checksum_address(address), None)
 
-    def drop_transactions(self, count: int) -> None:
-        """Swallow the next `count` raw transactions, answering with their hashes."""
+    def drop_transactions(self, count: int, sender: str | None = None) -> None:
+        """Swallow the next `count` raw transactions (of `sender` only, if given)."""
+        key = to_checksum_address(sender) if sender else None
         with self._lock:
-            self._drops_left = count
+            self._drops_left[key] = count
 
     def outage(self, seconds: float) -> None:
         """For `seconds` from now, close every connection without answering."""
@@ -202,9 +204,10 @@ class RpcProxy:
 
         with self._lock:
             message = self._rejected.get(sender)
-            drop = message is None and self._drops_left > 0
+            key: str | None = sender if self._drops_left.get(sender) else None
+            drop = message is None and self._drops_left.get(key, 0) > 0
             if drop:
-                self._drops_left -= 1
+                self._drops_left[key] -= 1
         if message is not None:
             return {"jsonrpc": "2.0", "id": item.get("id"), "error": _error(REJECTED_CODE, message)}
         if drop:

@@ -74,6 +74,18 @@ def test_dropped_transaction_gets_a_hash_but_never_lands(anvil: Anvil) -> None:
         assert rpc.call("eth_getTransactionReceipt", second)["status"] == "0x1"
 
 
+def test_drop_only_one_senders_transactions(anvil: Anvil) -> None:
+    alice, bob, carol = WALLETS.wallets(1, 4)
+    with RpcProxy(anvil.rpc_url) as proxy:
+        proxy.drop_transactions(5, sender=bob.address)
+        rpc = JsonRpc(proxy.url)
+        rpc.call("eth_sendRawTransaction", signed_transfer(alice, 0, carol.address))
+        bob_hash = rpc.call("eth_sendRawTransaction", signed_transfer(bob, 0, carol.address))
+        assert proxy.dropped == [bob_hash]
+        assert rpc.call("eth_getTransactionCount", alice.address, "latest") == "0x1"
+        assert rpc.call("eth_getTransactionCount", bob.address, "latest") == "0x0"
+
+
 def test_outage_drops_connections_then_recovers(anvil: Anvil) -> None:
     with RpcProxy(anvil.rpc_url) as proxy:
         proxy.outage(0.6)

@@ -244,3 +244,17 @@ def test_ctrl_c_during_countdown_sends_nothing(node: Anvil) -> None:
     assert process.returncode == 130
     assert "Cancelled" in rest
     assert chain_state(node) == before
+
+
+def test_console_scripts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["generate-wallets", "--seed", OLD, "--end", "1", "--json"])
+    with pytest.raises(SystemExit) as exited:
+        cli.generate_wallets_main()
+    assert exited.value.code == 0 and ADDRESS_0 in capsys.readouterr().out
+
+    monkeypatch.setattr(sys, "argv", ["transfer-funds", "generate", "--seed", OLD])
+    with pytest.raises(SystemExit) as exited:
+        cli.transfer_funds_main()
+    assert exited.value.code == 2 and "invalid choice: 'generate'" in capsys.readouterr().err

@@ -145,6 +145,31 @@ def test_lost_transaction_is_broadcast_again(anvil_factory: Callable[..., Anvil]
         assert len(report.transferred) == 3, [o.reason for o in report.outcomes]
 
 
+def test_unanswered_send_is_found_out_and_sent_again(
+    anvil_factory: Callable[..., Anvil],
+) -> None:
+    node = anvil_factory(accounts=3, balance_eth=1)
+    with RpcProxy(node.rpc_url) as proxy:
+        engine = TransferEngine(JsonRpc(proxy.url, retries=0, timeout=2), poll_interval=0.05)
+        plans = engine.plan_sweep(HDWallets(OLD).wallets(0, 3), HDWallets(NEW).addresses(0, 3))
+        proxy.outage(0.3)
+        report = engine.execute(plans)
+        assert len(report.transferred) == 3, [o.reason for o in report.outcomes]
+
+
+def test_transaction_lost_for_good_is_reported(anvil_factory: Callable[..., Anvil]) -> None:
+    node = anvil_factory(accounts=2, balance_eth=1)
+    with RpcProxy(node.rpc_url) as proxy:
+        engine = TransferEngine(JsonRpc(proxy.url), poll_interval=0.02, rebroadcasts=2)
+        plans = engine.plan_sweep(HDWallets(OLD).wallets(0, 2), HDWallets(NEW).addresses(0, 2))
+        # The first wallet's send and both of its rebroadcasts are lost.
+        proxy.drop_transactions(3, sender=plans[0].wallet.address)
+        report = engine.execute(plans)
+        assert [o.status for o in report.outcomes] == ["failed", "transferred"]
+        assert report.outcomes[0].reason.endswith("again after 2 rebroadcasts")
+        assert len(proxy.dropped) == 3
+
+
 def test_legacy_chain_uses_gas_price(anvil_factory: Callable[..., Anvil]) -> None:
     node = anvil_factory(accounts=2, balance_eth=1, extra_args=("--hardfork", "berlin"))
     engine = TransferEngine(JsonRpc(node.rpc_url))

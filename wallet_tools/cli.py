@@ -192,7 +192,15 @@ def cmd_transfer(args: argparse.Namespace) -> int:
                 display.out.print(display.plan_table(plans))
                 display.out.print("Dry run: nothing was sent.")
             return 0
-        report = engine.execute(plans)
+        try:
+            report = engine.execute(plans)
+        except KeyboardInterrupt:
+            display.err.print(
+                "Interrupted while sending: transactions already sent may still be mined; "
+                "run `check` to see the balances.",
+                markup=False,
+            )
+            return 130
 
     if args.json:
         _emit_json(report.as_json())

@@ -23,6 +23,7 @@ class PlannedTransfer:
     destination: str
     balance: int
     nonce: int
+    queued: int = 0
     value: int = 0
     fee_budget: int = 0
     l1_fee_estimate: int = 0

@@ -165,6 +165,12 @@ class JsonRpc:
             raise result
         return result
 
+    def _single(self, method: str, params: Sequence[object]) -> Any:
+        try:
+            return self.call(method, *params)
+        except JsonRpcError as error:
+            return error
+
     def batch(self, calls: Sequence[tuple[str, Sequence[object]]]) -> list[Any]:
         """Many calls in one HTTP request; each item is a result or a JsonRpcError/RpcError."""
         if not calls:
@@ -177,13 +183,11 @@ class JsonRpc:
         body = self._post(payload)
 
         if isinstance(body, dict):
-            # Some endpoints answer a whole batch with one error object (e.g. batch too large).
-            failure = self._unwrap(calls[0][0], body)
-            if not isinstance(failure, RpcError):
-                failure = RpcError(
-                    f"{self.display_url} answered a batch with one object", url=self.display_url
-                )
-            return [failure for _ in calls]
+            # An endpoint without batch support answers with one object: ask one at a time.
+            logger.info(
+                "%s answered a batch with one object; sending calls singly", self.display_url
+            )
+            return [self._single(method, params) for method, params in calls]
         if not isinstance(body, list):
             raise RpcError(
                 f"{self.display_url} answered a batch with {type(body).__name__}",

@@ -107,7 +107,14 @@ class TransferEngine:
         extra_l1 = operator_fee(self.rpc) if model.op_stack else 0
 
         for plan in plans:
-            if plan.balance == 0:
+            if plan.skip_reason:
+                continue
+            if plan.queued:
+                plan.skip_reason = (
+                    f"{plan.queued} transaction(s) from this wallet still wait to be mined; "
+                    "run again once they are"
+                )
+            elif plan.balance == 0:
                 plan.skip_reason = "empty"
             elif plan.balance <= model.l2_fee():
                 plan.skip_reason = (
@@ -153,17 +160,19 @@ class TransferEngine:
         for wallet in sources:
             calls.append(("eth_getBalance", [wallet.address, "latest"]))
             calls.append(("eth_getTransactionCount", [wallet.address, "pending"]))
+            calls.append(("eth_getTransactionCount", [wallet.address, "latest"]))
         results = self._chunked_batch(calls)
 
         plans = []
         for i, (wallet, destination) in enumerate(zip(sources, destinations, strict=True)):
-            balance, nonce = results[2 * i], results[2 * i + 1]
+            balance, nonce, mined = results[3 * i : 3 * i + 3]
             plan = PlannedTransfer(wallet=wallet, destination=destination, balance=0, nonce=0)
-            if isinstance(balance, RpcError) or isinstance(nonce, RpcError):
-                error = balance if isinstance(balance, RpcError) else nonce
-                plan.skip_reason = f"could not read the account: {_fmt_error(error)}"
+            errors = [r for r in (balance, nonce, mined) if isinstance(r, RpcError)]
+            if errors:
+                plan.skip_reason = f"could not read the account: {_fmt_error(errors[0])}"
             else:
                 plan.balance, plan.nonce = _int(balance), _int(nonce)
+                plan.queued = max(plan.nonce - _int(mined), 0)
             plans.append(plan)
         self._progress("planned", len(plans), len(plans))
         return plans
@@ -212,7 +221,7 @@ class TransferEngine:
             outcome.value, outcome.fee = plan.value, plan.fee_budget
             if isinstance(result, RpcError):
                 outcome.status, outcome.reason = "failed", f"send rejected: {_fmt_error(result)}"
-                outcome.value = 0
+                outcome.value = outcome.fee = 0
                 logger.info("wallet %d: send rejected (%s)", plan.index, _fmt_error(result))
             else:
                 outcome.tx_hash = result
@@ -233,19 +242,34 @@ class TransferEngine:
         return report
 
     def _send_raw(self, raws: Sequence[str]) -> list[str | RpcError]:
+        """Broadcast signed transactions; a hash, or the error the node gave, for each.
+
+        When a batch gets no answer at all, its transactions may or may not have reached the
+        node: their hashes are returned and the receipt loop finds out (and sends them again
+        if the node does not know them).
+        """
         results: list[str | RpcError] = []
-        for raw, result in zip(
-            raws, self._chunked_batch([("eth_sendRawTransaction", [r]) for r in raws]), strict=True
-        ):
-            tx_hash = "0x" + keccak(bytes.fromhex(raw[2:])).hex()
-            if isinstance(result, JsonRpcError) and any(
-                k in result.rpc_message.lower() for k in ALREADY_KNOWN
-            ):
-                results.append(tx_hash)  # a retried request the node had already accepted
-            elif isinstance(result, RpcError):
-                results.append(result)
-            else:
-                results.append(str(result))
+        for start in range(0, len(raws), self.batch_size):
+            chunk = raws[start : start + self.batch_size]
+            try:
+                replies: list[Any] = self.rpc.batch(
+                    [("eth_sendRawTransaction", [r]) for r in chunk]
+                )
+            except RpcError as error:
+                logger.info("sending %d transactions got no answer: %s", len(chunk), error)
+                replies = [None] * len(chunk)
+            for raw, reply in zip(chunk, replies, strict=True):
+                tx_hash = "0x" + keccak(bytes.fromhex(raw[2:])).hex()
+                if reply is None:
+                    results.append(tx_hash)
+                elif isinstance(reply, JsonRpcError) and any(
+                    k in reply.rpc_message.lower() for k in ALREADY_KNOWN
+                ):
+                    results.append(tx_hash)  # a retried request the node had already accepted
+                elif isinstance(reply, RpcError):
+                    results.append(reply)
+                else:
+                    results.append(str(reply))
         return results
 
     def _await_receipts(
@@ -291,12 +315,19 @@ class TransferEngine:
             self._progress("confirmed", done, total)
 
             if missing:
-                self._rebroadcast_lost(missing, pending, raw_by_index, unknown_rounds, rebroadcast)
+                given_up = self._rebroadcast_lost(
+                    missing, pending, raw_by_index, unknown_rounds, rebroadcast
+                )
+                for tx_hash, reason in given_up.items():
+                    outcome = outcomes[pending.pop(tx_hash).index]
+                    outcome.status, outcome.reason = "failed", reason
+                    outcome.value = outcome.fee = 0
+                    done += 1
                 time.sleep(self.poll_interval)
 
         for tx_hash, plan in pending.items():
             outcome = outcomes[plan.index]
-            outcome.status, outcome.value = "failed", 0
+            outcome.status, outcome.value, outcome.fee = "failed", 0, 0
             outcome.reason = f"no receipt for {tx_hash} after {self.receipt_timeout:.0f} s"
 
     def _rebroadcast_lost(
@@ -306,23 +337,37 @@ class TransferEngine:
         raw_by_index: dict[int, str],
         unknown_rounds: dict[str, int],
         rebroadcast: dict[str, int],
-    ) -> None:
-        """Send again, unchanged, transactions the node no longer knows about."""
+    ) -> dict[str, str]:
+        """Send again, unchanged, transactions the node no longer knows about.
+
+        Returns the transactions given up on (lost again after every rebroadcast), with why.
+        """
         try:
             known = self._chunked_batch([("eth_getTransactionByHash", [h]) for h in missing])
         except RpcError:
-            return
-        lost = []
+            return {}
+        lost, given_up = [], {}
         for tx_hash, tx in zip(missing, known, strict=True):
-            if tx is None:
-                unknown_rounds[tx_hash] = unknown_rounds.get(tx_hash, 0) + 1
-                if unknown_rounds[tx_hash] >= 2 and rebroadcast.get(tx_hash, 0) < self.rebroadcasts:
-                    lost.append(tx_hash)
-            else:
+            if tx is not None and not isinstance(tx, RpcError):
                 unknown_rounds[tx_hash] = 0
+                continue
+            unknown_rounds[tx_hash] = unknown_rounds.get(tx_hash, 0) + 1
+            if unknown_rounds[tx_hash] < 2:
+                continue
+            if rebroadcast.get(tx_hash, 0) >= self.rebroadcasts:
+                given_up[tx_hash] = (
+                    f"the node lost {tx_hash} again after {self.rebroadcasts} rebroadcasts"
+                )
+            else:
+                lost.append(tx_hash)
+
         if lost:
             logger.info("broadcasting %d lost transactions again", len(lost))
             for tx_hash in lost:
                 rebroadcast[tx_hash] = rebroadcast.get(tx_hash, 0) + 1
                 unknown_rounds[tx_hash] = 0
-            self._send_raw([raw_by_index[pending[h].index] for h in lost])
+            replies = self._send_raw([raw_by_index[pending[h].index] for h in lost])
+            for tx_hash, reply in zip(lost, replies, strict=True):
+                if isinstance(reply, RpcError):
+                    given_up[tx_hash] = f"lost by the node, then refused: {_fmt_error(reply)}"
+        return given_up
