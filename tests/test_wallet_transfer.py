@@ -226,3 +226,17 @@ def test_random_mnemonics_round_trip(anvil_factory: Callable[..., Anvil]) -> Non
         engine.plan_sweep(HDWallets(source).wallets(0, 2), HDWallets(target).addresses(0, 2))
     )
     assert sum(balances(node, HDWallets(target).addresses(0, 2))) == 6 * 10**18 - report.total_fees
+
+
+def test_wallet_with_a_queued_transaction_is_skipped(anvil_factory: Callable[..., Anvil]) -> None:
+    node = anvil_factory(accounts=2, balance_eth=1, extra_args=("--no-mining",))
+    old = HDWallets(OLD).wallets(0, 2)
+    engine = TransferEngine(JsonRpc(node.rpc_url))
+    first = engine.plan_payment(old[0], old[1].address, 10**17)
+    engine.rpc.call(
+        "eth_sendRawTransaction",
+        "0x" + bytes(Account.sign_transaction(first.tx, old[0].private_key).raw_transaction).hex(),
+    )
+    plans = engine.plan_sweep(old, HDWallets(NEW).addresses(0, 2))
+    assert "1 transaction(s) from this wallet still wait to be mined" in plans[0].skip_reason
+    assert not plans[1].skip_reason
