@@ -45,7 +45,13 @@ from river_client.proto import payloads_pb2 as pl
 from river_client.proto import protocol_pb2 as pb
 from river_client.rpc import CallHook, StreamRpc
 from river_client.signing import DelegateSigner
-from river_client.streams import StreamState, events_of, load_state, snapshot_of
+from river_client.streams import (
+    StreamState,
+    events_of,
+    load_state,
+    snapshot_of,
+    user_stream_inceptions,
+)
 from river_client.sync import SyncSession
 from river_client.transport import ConnectTransport
 
@@ -114,25 +120,6 @@ class RiverClient(StreamRpc):
 
     # -- user bootstrap ------------------------------------------------------------------------
 
-    def _inceptions(self) -> list[tuple[bytes, Message]]:
-        a = self.address
-        user, inbox = ids.user_stream_id(a), ids.user_inbox_stream_id(a)
-        meta, settings = ids.user_metadata_stream_id(a), ids.user_settings_stream_id(a)
-        return [
-            (user, pb.UserPayload(inception=pb.UserPayload.Inception(stream_id=user))),
-            (inbox, pb.UserInboxPayload(inception=pb.UserInboxPayload.Inception(stream_id=inbox))),
-            (
-                meta,
-                pb.UserMetadataPayload(inception=pb.UserMetadataPayload.Inception(stream_id=meta)),
-            ),
-            (
-                settings,
-                pb.UserSettingsPayload(
-                    inception=pb.UserSettingsPayload.Inception(stream_id=settings)
-                ),
-            ),
-        ]
-
     def _create_stream(
         self, stream_id: bytes, inception: Message, space_id: bytes
     ) -> pb.StreamAndCookie:
@@ -156,7 +143,7 @@ class RiverClient(StreamRpc):
         that space on chain (PERMISSION_DENIED with reason MEMBERSHIP when it has none).
         """
         space = ids.stream_id_bytes(space_id)
-        inceptions = self._inceptions()
+        inceptions = user_stream_inceptions(self.address)
         existing = self.get_stream(inceptions[0][0])
         for stream_id, inception in inceptions:
             stream = existing if stream_id == inceptions[0][0] else None
@@ -180,6 +167,36 @@ class RiverClient(StreamRpc):
         return pb.SyncCookie(
             stream_id=stream_id, minipool_gen=ref.num + 1, prev_miniblock_hash=ref.hash
         )
+
+    def _create_with_join(self, stream_id: bytes, inception: Message) -> None:
+        membership = pb.MemberPayload.Membership(
+            op=pb.SO_JOIN, user_address=self.address, initiator_address=self.address
+        )
+        events = [
+            make_envelope(self.signer, inception),
+            make_envelope(self.signer, pb.MemberPayload(membership=membership)),
+        ]
+        request = pb.CreateStreamRequest(events=events, stream_id=stream_id)
+        response = self.call("CreateStream", request, pb.CreateStreamResponse)
+        self.miniblocks.update_from_stream(stream_id, response.stream)
+
+    def create_space(self, space_id: str | bytes) -> None:
+        """Create a space stream (the space contract must exist; the creator joins it)."""
+        space = ids.stream_id_bytes(space_id)
+        inception = pb.SpacePayload.Inception(stream_id=space)
+        self._create_with_join(space, pb.SpacePayload(inception=inception))
+
+    def create_channel(self, space_id: str | bytes, channel_id: str | bytes | None = None) -> str:
+        """Create a channel in a space (a new random id by default); returns its id (hex)."""
+        space = ids.stream_id_bytes(space_id)
+        channel = (
+            ids.make_channel_stream_id(space)
+            if channel_id is None
+            else ids.stream_id_bytes(channel_id)
+        )
+        inception = pb.ChannelPayload.Inception(stream_id=channel, space_id=space)
+        self._create_with_join(channel, pb.ChannelPayload(inception=inception))
+        return channel.hex()
 
     # -- membership ----------------------------------------------------------------------------
 

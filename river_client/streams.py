@@ -13,6 +13,9 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from google.protobuf.message import Message
+
+from river_client import ids
 from river_client.events import ParsedEvent, parse_envelope
 from river_client.proto import protocol_pb2 as pb
 
@@ -100,3 +103,18 @@ def load_state(stream: pb.StreamAndCookie, state: StreamState | None = None) -> 
         state.mark_seen(parsed.hash)
         state.apply_event(parsed)
     return state
+
+
+def user_stream_inceptions(address: bytes) -> list[tuple[bytes, Message]]:
+    """The inception payloads of a user's four streams, in the SDK's creation order."""
+    user, inbox = ids.user_stream_id(address), ids.user_inbox_stream_id(address)
+    meta, settings = ids.user_metadata_stream_id(address), ids.user_settings_stream_id(address)
+    return [
+        (user, pb.UserPayload(inception=pb.UserPayload.Inception(stream_id=user))),
+        (inbox, pb.UserInboxPayload(inception=pb.UserInboxPayload.Inception(stream_id=inbox))),
+        (meta, pb.UserMetadataPayload(inception=pb.UserMetadataPayload.Inception(stream_id=meta))),
+        (
+            settings,
+            pb.UserSettingsPayload(inception=pb.UserSettingsPayload.Inception(stream_id=settings)),
+        ),
+    ]

@@ -1,0 +1,198 @@
+"""RiverClient against the dev node over real HTTP: users, joins, encrypted chat, retries.
+
+The node runs as a subprocess on 127.0.0.1 without chain checks (every wallet is a member);
+an admin wallet creates the space and two channels with the client's own create calls.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import gevent
+import pytest
+from gevent.pool import Pool
+
+from river_client import ids
+from river_client.client import RiverClient
+from river_client.errors import Err, RiverError
+from river_client.events import MiniblockRef
+from river_client.messages import ReceivedMessage
+from river_client.proto import protocol_pb2 as pb
+from wallet_tools.derivation import HDWallets
+
+MNEMONIC = "test test test test test test test test test test test junk"
+SPACE_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+WALLETS = HDWallets(MNEMONIC)
+
+
+class Node:
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process = process
+        self.url = url
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    db = Path(tmp_path_factory.mktemp("river-node")) / "node.sqlite"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "devnet.node", "--port", "0", "--db", str(db), "--no-chain"),
+            *("--admin", WALLETS.wallet(0).address, "--log-level", "WARNING"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("READY "), f"dev node did not start: {line!r}"
+        yield Node(process, line.split()[1])
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def space(node: Node) -> tuple[str, list[str]]:
+    """A space with two channels, created by the admin wallet."""
+    admin = RiverClient(WALLETS.wallet(0).private_key, node.url)
+    space_id = ids.space_stream_id(SPACE_ADDRESS).hex()
+    admin.create_space(space_id)
+    channels = [admin.create_channel(space_id) for _ in range(2)]
+    return space_id, channels
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        gevent.sleep(0.05)
+
+
+def test_two_users_chat_with_threads_reactions_and_edits(
+    node: Node, space: tuple[str, list[str]]
+) -> None:
+    space_id, (channel, _) = space
+    calls: list[tuple[str, str, float, Exception | None]] = []
+    seen: list[ReceivedMessage] = []
+    alice = RiverClient(WALLETS.wallet(1).private_key, node.url, on_call=lambda *c: calls.append(c))
+    bob = RiverClient(WALLETS.wallet(2).private_key, [node.url], on_message=seen.append)
+    try:
+        for user in (alice, bob):
+            user.start(space_id)
+            user.join_space(space_id)
+            user.join_channel(channel)
+        assert {alice.user_id, bob.user_id} <= alice.members(channel)
+
+        root = alice.post(channel, "kickoff")
+        reply = bob.reply(channel, root, "in the thread")
+        reaction = bob.react(channel, root, "👍")
+        edit = alice.edit(channel, root, "kickoff (edited)")
+
+        wait_until(lambda: len(alice.messages(channel)) == 4, 10, "alice to see 4 messages")
+        wait_until(lambda: len(bob.messages(channel)) == 4, 10, "bob to see 4 messages")
+        by_id = {m.event_id: m for m in alice.messages(channel)}
+        assert by_id[root].text == "kickoff" and by_id[root].sender == alice.user_id
+        assert by_id[reply].thread_id == root and by_id[reply].sender == bob.user_id
+        assert by_id[reaction].reaction == "👍" and by_id[reaction].ref_event_id == root
+        assert by_id[edit].kind == "edit" and by_id[edit].text == "kickoff (edited)"
+        assert [m.event_id for m in seen] == [m.event_id for m in bob.messages(channel)]
+
+        names = {name for kind, name, _, error in calls if error is None}
+        assert kind_is_river(calls)
+        assert {"GetStream", "CreateStream", "AddEvent", "ModifySync"} <= names
+
+        # a fresh client reads the history (and gets the key from the members it asks)
+        carol = RiverClient(
+            WALLETS.wallet(3).private_key, node.url, solicit_delay=0.2, respond_delay_scale=0.0
+        )
+        carol.start(space_id)
+        carol.join_space(space_id)
+        carol.join_channel(channel)
+        wait_until(lambda: len(carol.messages(channel)) == 4, 15, "carol to decrypt the history")
+        found = carol.wait_for_message(lambda m: m.text == "in the thread", timeout=1)
+        assert found is not None and found.thread_id == root
+        carol.stop()
+    finally:
+        alice.stop()
+        bob.stop()
+
+
+def kind_is_river(calls: list[tuple[str, str, float, Exception | None]]) -> bool:
+    return all(kind == "river" and elapsed >= 0 for kind, _, elapsed, _ in calls)
+
+
+def test_stale_miniblock_reference_is_corrected_by_the_node(
+    node: Node, space: tuple[str, list[str]]
+) -> None:
+    space_id, (channel, _) = space
+    errors: list[Exception] = []
+
+    def on_call(kind: str, name: str, elapsed_ms: float, error: Exception | None) -> None:
+        if error is not None:
+            errors.append(error)
+
+    dave = RiverClient(WALLETS.wallet(4).private_key, node.url, on_call=on_call)
+    dave.start(space_id)
+    user_stream = ids.user_stream_id(dave.address)
+    current = dave.last_miniblock(user_stream)
+    wrong = MiniblockRef(bytes(32), current.num)
+    membership = pb.UserPayload.UserMembership(stream_id=bytes.fromhex(channel), op=pb.SO_JOIN)
+    event_id = dave.add_event_on(user_stream, pb.UserPayload(user_membership=membership), wrong)
+    assert len(event_id) == 64
+    assert [e.code for e in errors if isinstance(e, RiverError)] == [Err.BAD_PREV_MINIBLOCK_HASH]
+    assert dave.user_id in dave.members(channel)
+    dave.stop()
+
+
+def test_fifty_clients_post_to_two_channels_and_decrypt_everything(
+    node: Node, space: tuple[str, list[str]]
+) -> None:
+    space_id, channels = space
+    clients = [RiverClient(w.private_key, node.url) for w in WALLETS.wallets(10, 60)]
+    pool = Pool(25)
+    try:
+
+        def enter(client: RiverClient) -> None:
+            client.start(space_id)
+            client.join_space(space_id)
+            for channel in channels:
+                client.join_channel(channel)
+
+        pool.map(enter, clients)
+
+        # the first post of each channel creates its session and shares it with every member
+        sent = [clients[0].post(channel, f"first in {channel[:8]}") for channel in channels]
+        wait_until(
+            lambda: all(c.keys.store.outbound(ch) is not None for c in clients for ch in channels),
+            30,
+            "every client to import both channel sessions",
+        )
+        sent += pool.map(
+            lambda i: clients[i].post(channels[i % 2], f"message {i}"), range(len(clients))
+        )
+
+        def complete(client: RiverClient) -> bool:
+            received = {m.event_id for ch in channels for m in client.messages(ch)}
+            return set(sent) <= received
+
+        wait_until(
+            lambda: all(complete(c) for c in clients), 60, "every client to see every message"
+        )
+        for client in clients:
+            texts = {m.text for ch in channels for m in client.messages(ch)}
+            assert {f"message {i}" for i in range(len(clients))} <= texts
+        sessions = {c.keys.store.outbound(ch).session_id for c in clients for ch in channels}  # type: ignore[union-attr]
+        assert len(sessions) == 2, "all clients converge on one session per channel"
+    finally:
+        pool.map(lambda c: c.stop(), clients)
