@@ -196,3 +196,17 @@ def test_fifty_clients_post_to_two_channels_and_decrypt_everything(
         assert len(sessions) == 2, "all clients converge on one session per channel"
     finally:
         pool.map(lambda c: c.stop(), clients)
+
+
+def test_json_codec_client_posts_pings_and_stops(node: Node, space: tuple[str, list[str]]) -> None:
+    space_id, (_, channel) = space
+    erin = RiverClient(WALLETS.wallet(5).private_key, node.url, codec="json")
+    erin.start(space_id)
+    erin.join_space(space_id)
+    erin.join_channel(channel)
+    event_id = erin.post(channel, "over protobuf-JSON")
+    wait_until(lambda: any(m.event_id == event_id for m in erin.messages(channel)), 10, "echo")
+    erin.sync.ping()
+    wait_until(lambda: erin.sync.pongs >= 1, 5, "SYNC_PONG")
+    erin.stop()
+    assert not erin.sync.running
