@@ -14,6 +14,7 @@ from eth_account.messages import encode_defunct
 from eth_utils import keccak
 
 from river_client import ids
+from river_client.chain import spaces
 from river_client.errors import EnvelopeError, Err
 from river_client.events import (
     MiniblockRef,
@@ -60,6 +61,9 @@ def test_space_and_channel_ids() -> None:
     assert channel[:21] == default[:21] and len(channel) == 32
     assert ids.space_id_from_channel_id(channel) == space
     assert ids.space_address(channel) == space_address
+    # the same layout as the chain package's hex helpers
+    assert space.hex() == spaces.space_id_from_address(space_address)
+    assert default.hex() == spaces.default_channel_id(space.hex())
 
 
 def test_bad_ids_name_the_value() -> None:
