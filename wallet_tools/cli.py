@@ -189,7 +189,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
                 )
             else:
                 display.out.print(f"fees: {model.kind}, {model.price} wei per gas")
-                display.out.print(display.plan_table(plans))
+                display.show_plan(plans)
                 display.out.print("Dry run: nothing was sent.")
             return 0
         try:
@@ -205,7 +205,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(report.as_json())
     else:
-        display.out.print(display.report_table(report))
+        display.show_report(report)
         for line in display.summary_lines(report):
             display.out.print(line)
     return 1 if report.failed else 0
@@ -237,7 +237,7 @@ def cmd_send_gas(args: argparse.Namespace) -> int:
         _emit_json(document)
     else:
         display.out.print(f"chain {chain_id} at {rpc.display_url}")
-        display.out.print(display.report_table(report))
+        display.show_report(report)
         display.out.print(f"sender {wallet.address}: {display.format_eth(balances[0])}")
         display.out.print(f"recipient {recipient}: {display.format_eth(balances[1])}")
     return 0 if outcome.status == "transferred" else 1

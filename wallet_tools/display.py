@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -71,9 +71,9 @@ def countdown(seconds: int) -> None:
 def wallet_table(wallets: Sequence[Wallet], show_private_keys: bool) -> Table:
     table = Table(title=f"{len(wallets)} wallet(s)", title_justify="left")
     table.add_column("index", justify="right")
-    table.add_column("address")
+    table.add_column("address", overflow="fold")
     if show_private_keys:
-        table.add_column("private key")
+        table.add_column("private key", overflow="fold")
     for wallet in wallets:
         row = [str(wallet.index), wallet.address]
         if show_private_keys:
@@ -85,7 +85,7 @@ def wallet_table(wallets: Sequence[Wallet], show_private_keys: bool) -> Table:
 def balance_table(wallets: Sequence[Wallet], balances: Sequence[int]) -> Table:
     table = Table(show_footer=True)
     table.add_column("index", justify="right", footer="total")
-    table.add_column("address")
+    table.add_column("address", overflow="fold")
     table.add_column("balance", justify="right", footer=format_eth(sum(balances)))
     for wallet, balance in zip(wallets, balances, strict=True):
         table.add_row(str(wallet.index), wallet.address, format_eth(balance))
@@ -95,7 +95,8 @@ def balance_table(wallets: Sequence[Wallet], balances: Sequence[int]) -> Table:
 def plan_table(plans: Sequence[PlannedTransfer]) -> Table:
     table = Table(title="plan", title_justify="left")
     for name in ("index", "from", "to", "balance", "moves", "fee budget", "note"):
-        table.add_column(name, justify="right" if name in ("index", "balance", "moves") else "left")
+        justify: JustifyMethod = "right" if name in ("index", "balance", "moves") else "left"
+        table.add_column(name, justify=justify, overflow="fold")
     for plan in plans:
         table.add_row(
             str(plan.index),
@@ -111,8 +112,10 @@ def plan_table(plans: Sequence[PlannedTransfer]) -> Table:
 
 def report_table(report: TransferReport) -> Table:
     table = Table(title="transfers", title_justify="left")
+    # Hashes fold onto several lines in a narrow terminal rather than being cut short.
     for name in ("index", "from", "to", "status", "moved", "fee", "detail", "tx"):
-        table.add_column(name, justify="right" if name in ("index", "moved", "fee") else "left")
+        justify: JustifyMethod = "right" if name in ("index", "moved", "fee") else "left"
+        table.add_column(name, justify=justify, overflow="fold")
     style = {"transferred": "green", "skipped": "yellow", "failed": "bold red"}
     for o in report.outcomes:
         detail = o.reason or (f"block {o.block}" if o.block is not None else "")
@@ -127,6 +130,42 @@ def report_table(report: TransferReport) -> Table:
             o.tx_hash or "",
         )
     return table
+
+
+WIDE_ENOUGH = 200
+
+
+def show_plan(plans: Sequence[PlannedTransfer]) -> None:
+    """The plan as a table on a wide console, else one line per wallet."""
+    if out.width >= WIDE_ENOUGH:
+        out.print(plan_table(plans))
+        return
+    for p in plans:
+        action = (
+            f"moves {format_eth(p.value)}, fee budget {format_eth(p.fee_budget)}"
+            if not p.skip_reason
+            else f"skip: {p.skip_reason}"
+        )
+        out.print(
+            f"wallet {p.index} {p.wallet.address} -> {p.destination}: "
+            f"balance {format_eth(p.balance)}, {action}"
+        )
+
+
+def show_report(report: TransferReport) -> None:
+    """Every wallet's outcome as a table on a wide console, else one line per wallet."""
+    if out.width >= WIDE_ENOUGH:
+        out.print(report_table(report))
+        return
+    for o in report.outcomes:
+        line = f"wallet {o.index} {o.source} -> {o.destination}: {o.status}"
+        if o.status == "transferred":
+            line += f" {format_eth(o.value)}, fee {format_eth(o.fee)}, block {o.block}"
+        if o.reason:
+            line += f" ({o.reason})"
+        if o.tx_hash:
+            line += f", tx {o.tx_hash}"
+        out.print(line)
 
 
 def summary_lines(report: TransferReport) -> list[str]:
