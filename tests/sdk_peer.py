@@ -25,7 +25,9 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -86,6 +88,17 @@ def hex_key(key: bytes | str) -> str:
     if isinstance(key, bytes):
         return "0x" + key.hex()
     return key if key.startswith("0x") else "0x" + key
+
+
+def wait(future: Future[JsonObject], timeout: float) -> JsonObject:
+    """A peer reply; under gevent the wait yields, so greenlets (a client's sync) keep running."""
+    gevent = sys.modules.get("gevent")
+    if gevent is None:
+        return future.result(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while not future.done() and time.monotonic() < deadline:
+        gevent.sleep(0.005)
+    return future.result(timeout=0)
 
 
 class SdkPeer:
@@ -187,7 +200,7 @@ class SdkPeer:
 
     def request(self, command: str, timeout: float = 60.0, **fields: Any) -> JsonObject:
         """Send a command and wait for its result; raises SdkPeerError if the SDK refused."""
-        return self.submit(command, **fields).result(timeout=timeout)
+        return wait(self.submit(command, **fields), timeout)
 
     # Commands: typed helpers.
 

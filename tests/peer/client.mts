@@ -113,6 +113,19 @@ export async function initUser(request: Request): Promise<unknown> {
     }
 }
 
+/** `{handle, spaceId}` → the SDK creates the space stream (inception + creator's JOIN). */
+export async function clientCreateSpace(request: Request): Promise<unknown> {
+    const { client } = peerClient(request)
+    return client.createSpace(requireString(request, 'spaceId'))
+}
+
+/** `{handle, spaceId, channelId}` → the SDK creates the channel stream in that space. */
+export async function clientCreateChannel(request: Request): Promise<unknown> {
+    const { client } = peerClient(request)
+    const spaceId = requireString(request, 'spaceId')
+    return client.createChannel(spaceId, '', '', requireString(request, 'channelId'))
+}
+
 /** `{handle, streamId}` → the client joins the stream through its user stream. */
 export async function clientJoin(request: Request): Promise<unknown> {
     const { client } = peerClient(request)

@@ -115,6 +115,24 @@ const CONNECT_CODES: Record<number, string> = {
 }
 
 /**
+ * How the SDK itself reads a node's error: `errorContains` (the `<num>:<NAME>` text) for every
+ * River code, and `getRpcErrorProperty` for the tags its retry logic uses.
+ */
+function sdkErrorView(error: unknown): Record<string, unknown> {
+    const codes = Object.values(proto.Err).filter(
+        (code) => typeof code === 'number' && code !== 0 && sdk.errorContains(error, code),
+    )
+    const properties: Record<string, string> = {}
+    for (const name of ['expected', 'expNum', 'reason']) {
+        const value = sdk.getRpcErrorProperty(error, name)
+        if (value !== undefined) {
+            properties[name] = value
+        }
+    }
+    return { sdkErrCodes: codes, sdkProperties: properties }
+}
+
+/**
  * Describe any thrown value for the wire: SDK `CodeException`s carry the River `Err` code,
  * Connect errors the Connect code, the raw message and the `x-river-error` metadata.
  */
@@ -133,6 +151,7 @@ export function describeError(error: unknown): Record<string, unknown> {
         described.connectCode = CONNECT_CODES[code] ?? String(code)
         described.rawMessage = err.rawMessage
         described.riverError = err.metadata.get('x-river-error')
+        Object.assign(described, sdkErrorView(error))
     } else if (err && typeof err.code === 'number') {
         described.code = err.code
         described.codeName = proto.Err[err.code as number]

@@ -45,6 +45,8 @@ const commands: Record<string, Handler> = {
     rpc: rpc.rpc,
     sync: rpc.sync,
     'init-user': client.initUser,
+    'client-create-space': client.clientCreateSpace,
+    'client-create-channel': client.clientCreateChannel,
     'client-join': client.clientJoin,
     'client-send': client.clientSend,
     'client-messages': client.clientMessages,

@@ -12,11 +12,13 @@ import {
     PeerError,
     type Request,
     messageToJson,
+    optionalString,
     proto,
     protobuf,
     requireString,
     sdk,
     toBase64,
+    toHex,
 } from './loader.mts'
 import { describeStream } from './envelopes.mts'
 
@@ -103,13 +105,15 @@ export async function rpc(request: Request): Promise<unknown> {
 }
 
 /**
- * `{url, syncPos?: [SyncCookie JSON], messages?: n, timeoutMs?}` → the first `messages`
- * SyncStreamsResponse messages (JSON) of a SyncStreams call, then the call is cancelled.
+ * `{url, syncPos?: [SyncCookie JSON], messages?: n, untilEventId?: hex, timeoutMs?}` → the
+ * SyncStreamsResponse messages (JSON) of a SyncStreams call, up to the first `messages` of them
+ * or up to the one whose stream carries the event `untilEventId`; then the call is cancelled.
  * Ends early, with what arrived, when the timeout passes or the server ends the stream.
  */
 export async function sync(request: Request): Promise<unknown> {
     const url = requireString(request, 'url')
     const wanted = numberField(request, 'messages', 1)
+    const untilEventId = optionalString(request, 'untilEventId')
     const timeoutMs = numberField(request, 'timeoutMs', 10_000)
     const message = protobuf.fromJson(proto.SyncStreamsRequestSchema, {
         syncPos: request.syncPos ?? [],
@@ -117,18 +121,20 @@ export async function sync(request: Request): Promise<unknown> {
     const client = rpcClient(url, 1, 30_000)
     const abort = new AbortController()
     const timer = setTimeout(() => abort.abort(), timeoutMs)
+    const isLast = (item: { stream?: { events: { hash: Uint8Array }[] } }, count: number) =>
+        untilEventId === undefined
+            ? count >= wanted
+            : (item.stream?.events ?? []).some((event) => toHex(event.hash) === untilEventId)
 
     const received: unknown[] = []
-    let ended = 'count'
+    let ended = 'server'
     try {
         for await (const item of client.syncStreams(message, { signal: abort.signal })) {
             received.push(messageToJson(proto.SyncStreamsResponseSchema, item))
-            if (received.length >= wanted) {
+            if (isLast(item, received.length)) {
+                ended = 'complete'
                 break
             }
-        }
-        if (received.length < wanted) {
-            ended = 'server'
         }
     } catch (error) {
         if (!abort.signal.aborted) {
