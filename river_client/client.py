@@ -72,7 +72,8 @@ class RiverClient(StreamRpc):
     """A River user: its signer, device, followed streams and sync session.
 
     `node` is a URL, a list of URLs (one is picked at random, as the SDK does) or a shared
-    ConnectTransport. `device` defaults to a new Olm device; `delegate_expiry_ms` to one day.
+    ConnectTransport; `insecure_tls` accepts self-signed certificates (local River nodes).
+    `device` defaults to a new Olm device; `delegate_expiry_ms` to one day.
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class RiverClient(StreamRpc):
         headers: dict[str, str] | None = None,
         timeout: float = 30.0,
         codec: str = "proto",
+        insecure_tls: bool = False,
         solicit_delay: float = 3.0,
         respond_delay_scale: float = 1.0,
     ) -> None:
@@ -94,7 +96,9 @@ class RiverClient(StreamRpc):
             transport = node
         else:
             url = node if isinstance(node, str) else random.choice(list(node))
-            transport = ConnectTransport(url, timeout=timeout, codec=codec, headers=headers)
+            transport = ConnectTransport(
+                url, timeout=timeout, codec=codec, headers=headers, insecure=insecure_tls
+            )
         signer = DelegateSigner(private_key, delegate_expiry_ms)
         super().__init__(transport, signer, on_call)
         self.address = signer.creator_address

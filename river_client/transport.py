@@ -105,7 +105,8 @@ class ConnectTransport:
 
     `timeout` bounds each socket wait of a unary call; `codec` is "proto" (binary, what the
     SDK uses) or "json" (protobuf-JSON, for debugging); `headers` are added to every call
-    (e.g. X-River-Test-Bypass); `concurrency` is the size of the connection pool.
+    (e.g. X-River-Test-Bypass); `concurrency` is the size of the connection pool; `insecure`
+    skips TLS certificate checks (local River nodes use self-signed certificates).
     """
 
     def __init__(
@@ -118,7 +119,7 @@ class ConnectTransport:
         concurrency: int = 16,
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
-        insecure: bool = True,
+        insecure: bool = False,
     ) -> None:
         if codec not in ("proto", "json"):
             raise ValueError(f"codec must be 'proto' or 'json', got {codec!r}")
