@@ -122,6 +122,8 @@ def test_two_users_chat_with_threads_reactions_and_edits(
         wait_until(lambda: len(carol.messages(channel)) == 4, 15, "carol to decrypt the history")
         found = carol.wait_for_message(lambda m: m.text == "in the thread", timeout=1)
         assert found is not None and found.thread_id == root
+        history = carol.timeline(channel, history_miniblocks=10)
+        assert {root, reply, reaction, edit} <= {m.event_id for m in history}
         carol.stop()
     finally:
         alice.stop()
