@@ -94,6 +94,8 @@ def test_sdk_client_initializes_a_user(sdk_peer: SdkPeer, node_url: str) -> None
 def test_sdk_client_signs_in_again_on_a_second_device(sdk_peer: SdkPeer, node_url: str) -> None:
     wallet_key = os.urandom(32)
     first = sdk_peer.init_user(node_url, wallet_key, SPACE_ID.hex())
+    # The SDK publishes its device key in the background after initializeUser returns.
+    _wait_for_device(sdk_peer, node_url, first["streams"]["metadata"], first["deviceKey"])
     sdk_peer.request("client-stop", handle=first["handle"])
 
     second = sdk_peer.init_user(node_url, wallet_key, SPACE_ID.hex())
