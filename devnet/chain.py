@@ -22,6 +22,7 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,28 @@ def deploy_space(
     )
     receipt = transact(JsonRpc(rpc_url), deployer_key, None, artifact["bytecode"] + arguments.hex())
     return to_checksum_address(str(receipt["contractAddress"]))
+
+
+def deploy_river_registry(
+    rpc_url: str, deployer_key: bytes | str, nodes: Sequence[tuple[str, str, int]] = ()
+) -> str:
+    """Deploy a RiverRegistry contract and register `(node address, url, status)` nodes
+    (status 2 = Operational); returns its checksummed address."""
+    receipt = transact(
+        JsonRpc(rpc_url), deployer_key, None, load_artifact("RiverRegistry")["bytecode"]
+    )
+    registry = to_checksum_address(str(receipt["contractAddress"]))
+    for address, url, status in nodes:
+        owner_call(
+            rpc_url,
+            deployer_key,
+            registry,
+            "registerNode(address,string,uint8)",
+            address,
+            url,
+            status,
+        )
+    return registry
 
 
 def owner_call(

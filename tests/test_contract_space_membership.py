@@ -10,7 +10,7 @@ from eth_utils import to_checksum_address
 
 from devnet.anvil import Anvil
 from devnet.chain import deploy_space, owner_call, transact
-from devnet.contracts import compile_contract, load_artifact
+from devnet.contracts import CONTRACT_NAMES, compile_contract, load_artifact
 from river_client.chain.abi import ETH_CURRENCY, calldata, decode, selector, topic
 from wallet_tools.derivation import HDWallets
 from wallet_tools.exceptions import JsonRpcError
@@ -66,9 +66,10 @@ def _signature(item: dict[str, object]) -> str:
     return f"{item['name']}({','.join(str(i['type']) for i in inputs)})"
 
 
-def test_committed_artifact_is_what_the_source_compiles_to() -> None:
-    committed = load_artifact("SpaceMembership")
-    rebuilt = compile_contract("SpaceMembership")
+@pytest.mark.parametrize("name", CONTRACT_NAMES)
+def test_committed_artifact_is_what_the_source_compiles_to(name: str) -> None:
+    committed = load_artifact(name)
+    rebuilt = compile_contract(name)
 
     assert rebuilt["bytecode"] == committed["bytecode"]
     assert rebuilt["deployedBytecode"] == committed["deployedBytecode"]

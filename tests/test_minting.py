@@ -110,3 +110,14 @@ def test_priced_membership_with_free_slots_pays_exactly(node: Anvil) -> None:
     assert len(report.minted) == 12 and report.failed == {}
     held = int(str(node.rpc("eth_getBalance", space, "latest")), 16)
     assert held == 7 * price  # five free slots, seven paid mints, no overpayment
+
+
+def test_out_of_gas_is_retried_once_with_more_gas(node: Anvil) -> None:
+    space = deploy_space(node.rpc_url, OWNER.private_key)
+    engine = MintingEngine(
+        JsonRpc(node.rpc_url), space, ROOT.private_key, gas_limit=80_000, poll_interval=0.02
+    )
+
+    report = engine.mint_all(WALLETS[:5])
+    assert sorted(report.minted) == sorted(WALLETS[:5]) and report.failed == {}
+    assert report.transactions_sent == 10  # each ran out of gas once, then passed with 160,000

@@ -20,7 +20,7 @@ CONTRACTS_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = CONTRACTS_DIR.parents[1]
 NODE_DIR = PROJECT_ROOT / "node"
 COMPILE_SCRIPT = CONTRACTS_DIR / "compile.mjs"
-CONTRACT_NAMES = ("SpaceMembership",)
+CONTRACT_NAMES = ("SpaceMembership", "RiverRegistry")
 
 # One set of settings for every contract; changing them changes every artifact.
 SOLC_SETTINGS: dict[str, Any] = {

@@ -44,7 +44,9 @@ from wallet_tools.rpc import JsonRpc
 logger = logging.getLogger(__name__)
 
 SDK_GAS_LIMIT = 1_500_000  # the SDK's fixed joinSpace gas limit, used when estimation fails
-GAS_HEADROOM = 1.3
+# eth_estimateGas is exact for the state it ran on; the headroom covers what changes before
+# inclusion (a mint that runs out of gas anyway is retried once with twice the limit).
+GAS_HEADROOM = 1.1
 CALLS_PER_MULTICALL = 100
 
 
@@ -216,7 +218,7 @@ class SpaceContract:
             estimate = int(self.rpc.call("eth_estimateGas", transaction), 16)
         except RpcError:
             return None
-        return min(int(estimate * GAS_HEADROOM) + 10_000, SDK_GAS_LIMIT)
+        return min(int(estimate * GAS_HEADROOM) + 5_000, SDK_GAS_LIMIT)
 
     def mint(
         self,

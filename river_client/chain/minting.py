@@ -15,14 +15,17 @@
    one batch and checks each: status 1 and a `MembershipTokenIssued(wallet, tokenId)` log.
 5. Finally reads every minted wallet's status again; a wallet must be an active member.
 
-Faults it rides out: "nonce too low" (its nonce was used elsewhere: resynchronise, mint that
-wallet again with a fresh nonce), "replacement underpriced" (raise the fee and resend), a
-transaction the node lost (after `stale_after` seconds without a receipt and unknown to the
-node: resend with the same nonce and a 12.5 % higher fee), a revert (that wallet is reported in
-`failed` with the decoded reason; the others go on; a payment shortfall is retried once at the
-full price), and an endpoint that stops answering (retried with backoff for up to
-`outage_budget` seconds; transactions whose send went unanswered are resent unchanged, which is
-harmless if they did arrive).
+Faults it rides out:
+- "nonce too low": the nonce was used elsewhere; resynchronise and mint that wallet again with a
+  fresh nonce (if the transaction was ours and mined, its receipt settles it instead);
+- "replacement underpriced": raise the fee by 12.5 % and resend;
+- a transaction the node lost (no receipt after `stale_after` seconds and unknown to the node):
+  resend with the same nonce and a 12.5 % higher fee;
+- a revert: that wallet is reported in `failed` with the decoded reason and the others go on;
+  a payment shortfall is retried once at the full price, and running out of gas once with
+  twice the gas limit;
+- an endpoint that stops answering: retried with backoff for up to `outage_budget` seconds;
+  transactions whose send went unanswered are resent unchanged (harmless if they arrived).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class MintingEngine:
     """Mints memberships of one space for many wallets, paid by the root wallet.
 
     `max_in_flight` bounds the unconfirmed transactions; `gas_limit` overrides the per-mint gas
-    limit (default: eth_estimateGas with 30 % headroom, or the SDK's 1.5 M if that fails);
+    limit (default: eth_estimateGas plus 10 % and 5,000, or the SDK's 1.5 M if that fails);
     `poll_interval` is the pause between block polls; `stale_after` is how long a transaction
     may go without a receipt before the node is asked whether it still knows it;
     `outage_budget` is how long an unreachable endpoint is retried before giving up.

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from river_client.chain.abi import calldata, describe_revert
 from river_client.chain.exceptions import MintError
-from river_client.chain.membership import SpaceContract
+from river_client.chain.membership import SDK_GAS_LIMIT, SpaceContract
 from river_client.chain.transactions import (
     Fees,
     classify_send_error,
@@ -54,6 +54,7 @@ class MintReport:
     failed: dict[str, str] = field(default_factory=dict)  # wallet -> reason
     transactions_sent: int = 0
     first_send_block: int | None = None  # latest block when the first mint was sent
+    first_send_after: float | None = None  # seconds from the start to the first send
     last_block: int | None = None  # block of the last confirmed mint
     blocks_used: int = 0  # distinct blocks holding our mints
     elapsed: float = 0.0
@@ -90,6 +91,7 @@ class _Mint:
     value: int
     nonce: int
     fees: Fees
+    gas: int
     raw: str = ""
     hashes: list[str] = field(default_factory=list)
     needs_send: bool = True
@@ -130,6 +132,7 @@ class JoinPipeline:
         self._in_flight: dict[int, _Mint] = {}
         self._blocks: set[int] = set()
         self._repriced: set[str] = set()
+        self._gas_for: dict[str, int] = {}  # a larger gas limit after running out of gas
         self._first_send_time: float | None = None
         self._last_block = fees.block_number
         self._last_receipt_poll = 0.0
@@ -160,7 +163,8 @@ class JoinPipeline:
     def _fill_and_send(self) -> None:
         while self._queue and len(self._in_flight) < self.max_in_flight:
             recipient, value = self._queue.popleft()
-            mint = _Mint(recipient, value, self._next_nonce, self._fees)
+            gas = self._gas_for.get(recipient, self._gas)
+            mint = _Mint(recipient, value, self._next_nonce, self._fees, gas)
             self._next_nonce += 1
             self._sign(mint)
             self._in_flight[mint.nonce] = mint
@@ -171,6 +175,7 @@ class JoinPipeline:
             return
         if self._report.first_send_block is None:
             self._report.first_send_block = self._last_block
+            self._report.first_send_after = time.monotonic() - self._started
             self._first_send_time = time.monotonic()
         for mint in to_send:
             mint.send_attempts += 1
@@ -190,7 +195,7 @@ class JoinPipeline:
             recipient=mint.recipient,
             nonce=mint.nonce,
             value=mint.value,
-            gas=self._gas,
+            gas=mint.gas,
             fees=mint.fees,
         )
         mint.raw = signed.raw
@@ -287,6 +292,14 @@ class JoinPipeline:
                 )
             else:
                 self._report.minted[mint.recipient] = token_id
+            return
+
+        if int(receipt["gasUsed"], 16) >= mint.gas and mint.recipient not in self._gas_for:
+            self._gas_for[mint.recipient] = min(mint.gas * 2, SDK_GAS_LIMIT)
+            logger.warning(
+                "%s: out of gas at %d; minting again with more", mint.recipient, mint.gas
+            )
+            self._queue.appendleft((mint.recipient, mint.value))
             return
 
         call = {

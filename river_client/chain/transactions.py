@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import rlp  # type: ignore[import-untyped]  # a dependency of eth-account, untyped
 from eth_account import Account
 from eth_hash.auto import keccak
 
@@ -90,20 +91,27 @@ def sign_join(
     gas: int,
     fees: Fees,
 ) -> SignedTransaction:
-    """A signed `joinSpace(recipient)` transaction and its hash (computed locally)."""
-    transaction = {
-        "type": 2,
-        "chainId": chain_id,
-        "nonce": nonce,
-        "to": space_address,
-        "value": value,
-        "gas": gas,
-        "maxFeePerGas": fees.max_fee_per_gas,
-        "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-        "data": calldata("joinSpace(address)", recipient),
-    }
-    signed = Account.sign_transaction(transaction, private_key)
-    raw = bytes(signed.raw_transaction)
+    """A signed `joinSpace(recipient)` transaction (EIP-1559) and its hash, computed locally.
+
+    The EIP-2718 envelope is RLP-encoded here and its signing hash signed with eth-account's
+    `unsafe_sign_hash`: byte for byte what `Account.sign_transaction` produces (RFC 6979
+    signatures are deterministic), at a quarter of its cost, which matters for hundreds of
+    mints signed at once.
+    """
+    fields: list[Any] = [
+        chain_id,
+        nonce,
+        fees.max_priority_fee_per_gas,
+        fees.max_fee_per_gas,
+        gas,
+        bytes.fromhex(space_address.removeprefix("0x")),
+        value,
+        bytes.fromhex(calldata("joinSpace(address)", recipient).removeprefix("0x")),
+        [],  # access list
+    ]
+    signature = Account.unsafe_sign_hash(keccak(b"\x02" + rlp.encode(fields)), private_key)
+    y_parity = signature.v - 27 if signature.v >= 27 else signature.v
+    raw = b"\x02" + rlp.encode([*fields, y_parity, signature.r, signature.s])
     return SignedTransaction("0x" + raw.hex(), "0x" + keccak(raw).hex())
 
 
