@@ -138,6 +138,13 @@ def _positive(option: str, env_var: str, value: object, kind: type = float) -> f
     return float(number)
 
 
+def _preset(river_env: str) -> Any:
+    """The environment's preset chains and registry (`river_client.chain.environments`)."""
+    from river_client.chain.environments import environment
+
+    return environment(river_env)
+
+
 def config_from_options(options: Any, *, users: int | None = None) -> RunConfig:
     """Build and check the run's configuration; raises OptionError naming the bad option.
 
@@ -185,15 +192,16 @@ def config_from_options(options: Any, *, users: int | None = None) -> RunConfig:
     node_urls = _urls("river-node-urls", "RIVER_NODE_URLS", options.river_node_urls or "")
     base_rpc = _urls("base-rpc-url", "BASE_CHAIN_RPC_URL", options.base_rpc_url or "")
     river_rpc = _urls("river-rpc-url", "RIVER_CHAIN_RPC_URL", options.river_rpc_url or "")
+    preset = _preset(river_env)
     if not base_rpc:
-        raise OptionError(
-            "base-rpc-url", "BASE_CHAIN_RPC_URL", "not set; the membership checks need it"
-        )
-    if not node_urls and not river_rpc:
+        base_rpc = (preset.base_rpc_url,)
+    if not river_rpc and preset.river_registry:
+        river_rpc = (preset.river_rpc_url,)
+    if not node_urls and not (river_rpc and preset.river_registry):
         raise OptionError(
             "river-node-urls",
             "RIVER_NODE_URLS",
-            "not set, and no --river-rpc-url (RIVER_CHAIN_RPC_URL) to discover nodes from",
+            f"not set, and RIVER_ENV {river_env!r} has no River registry to discover nodes from",
         )
 
     if not options.space_id:

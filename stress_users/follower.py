@@ -43,6 +43,7 @@ WORDS = (
     "otter", "badger", "comet", "falcon", "walrus", "pretzel", "noodle", "teapot", "lantern",
 )  # fmt: skip
 MEMBERSHIP_POLL_S = 1.5
+SLOT_RETRY_S = 30.0
 
 
 def silly_words(rng: random.Random, count: int = 3) -> str:
@@ -73,7 +74,7 @@ class Follower(User):
     def chat_run(self) -> None:
         runtime.ready.wait()
         config = self.config = runtime.current_config(self.environment)
-        slot = slots.acquire()
+        slot = self._acquire_slot()
         if slot is None:
             logger.error("no wallet slot left for this user (more users than followers)")
             self._idle()
@@ -93,6 +94,16 @@ class Follower(User):
         if self.is_lead:
             post_done(self, config)
         self._idle()
+
+    def _acquire_slot(self) -> int | None:
+        """A wallet slot; when Locust moves users between workers, the stopped users' slots
+        may come back a moment after the new users ask, so ask again for a while."""
+        deadline = time.monotonic() + SLOT_RETRY_S
+        while True:
+            slot = slots.acquire()
+            if slot is not None or time.monotonic() >= deadline:
+                return slot
+            gevent.sleep(1.0)
 
     def _idle(self) -> NoReturn:
         while True:
@@ -164,7 +175,9 @@ class Follower(User):
             )
         for channel in config.channel_ids:
             client.join_channel(channel)
-            client.post(channel, f"{silly_words(self.rng)}! {config.session_id}")
+            text = f"{silly_words(self.rng)}! {config.session_id}"
+            event_id = client.post(channel, text)
+            self._seen(ChatMessage(channel, event_id, "", text, None, time.time() * 1e3))
         self.reporter.record(PHASE, "join", (time.perf_counter() - started) * 1e3)
 
         self._report(CHATTING)
@@ -209,5 +222,6 @@ class Follower(User):
             except Exception as exc:
                 logger.debug("client stop failed: %s", exc)
         if self.slot is not None:
+            runtime.tally.forget(self.slot)
             slots.release(self.slot)
             self.slot = None

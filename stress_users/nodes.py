@@ -27,6 +27,8 @@ def node_urls(config: RunConfig) -> list[str]:
 
         preset = environment(config.river_env)
         rpc_url = config.river_rpc_url or preset.river_rpc_url
+        if not preset.river_registry:
+            raise RuntimeError(f"RIVER_ENV {config.river_env} has no River registry")
         urls = list(operational_node_urls(rpc_url, preset.river_registry))
         if not urls:
             raise RuntimeError(f"no operational River node in the registry at {rpc_url}")

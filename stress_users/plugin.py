@@ -102,9 +102,11 @@ def _on_worker_summary(environment: Any, msg: Any, **_kwargs: Any) -> None:
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kwargs: Any) -> None:
     runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        return
     options = environment.parsed_options
+    # A worker that joins a running test can handle its spawn (and fire test_start) while its
+    # runner is still being created, before `environment.runner` is even set.
+    if isinstance(runner, WorkerRunner) or runner is None or getattr(options, "worker", False):
+        return
     if not (options.session_id or "").strip():
         options.session_id = f"{time.strftime('%m%d%H%M')}-{uuid.uuid4().hex[:8]}"
     try:

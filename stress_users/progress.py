@@ -146,6 +146,11 @@ class LocalTally:
         if phase == FAILED:
             self.failures[slot] = detail
 
+    def forget(self, slot: int) -> None:
+        """A user stopped before finishing (re-dispatch): its slot moves to another user."""
+        if self.phases.get(slot) not in FINAL:
+            self.phases.pop(slot, None)
+
     def all_final(self, except_slot: int | None = None) -> bool:
         return all(phase in FINAL or slot == except_slot for slot, phase in self.phases.items())
 

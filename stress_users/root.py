@@ -163,7 +163,7 @@ class RootFlow:
             report = engine.mint_all(addresses)
         except Exception as exc:
             self.reporter.record(CHAIN, "mint_all", (time.perf_counter() - started) * 1e3, exc)
-            raise RootFailure(f"minting could not start: {exc}") from exc
+            raise RootFailure(f"minting failed: {type(exc).__name__}: {exc}") from exc
         self.reporter.record(CHAIN, "mint_all", (time.perf_counter() - started) * 1e3)
         self.progress.minted = len(report.minted)
         self.progress.already_members = len(report.already_members)

@@ -32,6 +32,7 @@ ready = gevent.event.Event()
 _state: dict[str, Any] = {"runner": None, "config": None, "mnemonic": None}
 check_ins: Counter[str] = Counter()
 messages_seen: Counter[str] = Counter()
+_seen_ids: set[str] = set()
 
 __all__ = ["progress", "ready", "tally"]
 
@@ -62,6 +63,7 @@ def current_config(environment: Any) -> RunConfig:
         _state["config"] = config
         check_ins.clear()
         messages_seen.clear()
+        _seen_ids.clear()
     return config
 
 
@@ -120,8 +122,9 @@ def record_seen(message: ChatMessage) -> None:
     config: RunConfig | None = _state["config"]
     if config is None:
         return
-    if message.kind != "post":
+    if message.kind != "post" or message.event_id in _seen_ids:
         return
+    _seen_ids.add(message.event_id)
     messages_seen[message.channel_id] += 1
     if message.thread_id is None and message.text.endswith(f"! {config.session_id}"):
         check_ins[message.channel_id] += 1

@@ -57,6 +57,15 @@ def test_defaults_follow_the_typescript_run() -> None:
     assert [config.wallet_index(slot) for slot in (0, 9)] == [1, 10]
 
 
+def test_public_environments_use_their_presets() -> None:
+    config = config_from_options(
+        options(river_env="gamma", river_node_urls="", base_rpc_url=""), users=2
+    )
+
+    assert config.base_rpc_url.startswith("https://") and config.river_rpc_url.startswith("https")
+    assert config.river_node_urls == ()
+
+
 def test_random_clients_get_session_specific_indices_after_the_hd_followers() -> None:
     config = config_from_options(options(random_clients_count=2), users=5)
 
@@ -78,7 +87,8 @@ def test_random_clients_get_session_specific_indices_after_the_hd_followers() ->
         ({"clients_count": "many"}, None, "--clients-count (CLIENTS_COUNT)"),
         ({"random_clients_count": 5000}, 3, "--random-clients-count"),
         ({"river_env": "moon"}, 3, "--river-env (RIVER_ENV)"),
-        ({"base_rpc_url": ""}, 3, "--base-rpc-url (BASE_CHAIN_RPC_URL)"),
+        ({"base_rpc_url": "ws://x"}, 3, "--base-rpc-url (BASE_CHAIN_RPC_URL)"),
+        ({"river_node_urls": ""}, 3, "--river-node-urls (RIVER_NODE_URLS)"),
         ({"river_node_urls": "ftp://x"}, 3, "--river-node-urls (RIVER_NODE_URLS)"),
         ({"session_id": "has space"}, 3, "--session-id (SESSION_ID)"),
         ({"mint_in_flight": 0}, 3, "--mint-in-flight"),
