@@ -165,9 +165,13 @@ class DevNode:
         self._commit_scheduled = False
         waiters, self._waiters = self._waiters, []
         updates, self._updates = self._updates, {}
+        started = time.monotonic()
         try:
-            self.store.commit()
+            rows = self.store.commit()
             self.commits += 1
+            took = time.monotonic() - started
+            if took > 0.05:
+                logger.warning("slow commit: %d rows in %.0f ms", rows, took * 1000)
         except Exception as exc:
             logger.exception("commit failed")
             error = NodeError(Err.DB_OPERATION_FAILURE, "cannot write to the database", error=exc)

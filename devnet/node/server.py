@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -90,6 +91,7 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
 async def run(config: NodeConfig) -> None:
     """Serve until SIGTERM/SIGINT."""
     node = DevNode(config)
+    gc.freeze()  # what was loaded lives as long as the node; keep it out of collections
     app = ConnectApp(StreamService(node))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -102,6 +104,8 @@ async def run(config: NodeConfig) -> None:
     hyper.bind = [f"fd://{sock.fileno()}"]
     hyper.accesslog = None
     hyper.loglevel = "WARNING"
+    hyper.include_date_header = False
+    hyper.include_server_header = False
     hyper.keep_alive_timeout = 120
     hyper.h2_max_concurrent_streams = 1000
     hyper.graceful_timeout = 2

@@ -8,13 +8,16 @@ last miniblock's range, so sealing a block never rewrites event rows.
 Writes are queued and written by `commit()` in one transaction (group commit). The node calls
 it before acknowledging any of the queued writes, so an acknowledged event is in the WAL file.
 With `synchronous=NORMAL` a WAL commit survives the process being killed (kill -9); only an
-operating-system crash or power loss can lose the last commits.
+operating-system crash or power loss can lose the last commits. Checkpoints (copying the WAL
+into the database file, with fsyncs) run every few seconds in a thread of their own, so the
+event loop's commits never wait for one.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +74,25 @@ class Store:
         self._db.executescript(SCHEMA)
         self._events: list[tuple[bytes, int, bytes]] = []
         self._miniblocks: list[MiniblockRow] = []
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="wal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self, interval: float = 2.0) -> None:
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    logger.warning("WAL checkpoint of %s failed: %s", self.path, exc)
+        finally:
+            db.close()
 
     # writes -----------------------------------------------------------------------------
 
@@ -178,4 +200,8 @@ class Store:
     def close(self) -> None:
         if self.has_pending:
             self.commit()
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=10)
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
