@@ -153,3 +153,62 @@ def test_sdk_and_our_client_read_each_other(sdk_peer: SdkPeer, node_url: str) ->
         ours.stop()
         sdk_peer.request("client-stop", handle=sdk_user["handle"])
         gevent.sleep(0)
+
+
+def test_every_event_our_client_sends_passes_the_sdk(sdk_peer: SdkPeer, node_url: str) -> None:
+    space_id = ids.space_stream_id(os.urandom(20))
+    channel_id = ids.make_channel_stream_id(space_id)
+    sdk_user = sdk_peer.init_user(node_url, os.urandom(32), space_id.hex())
+    handle = sdk_user["handle"]
+    ours = RiverClient(os.urandom(32), node_url)
+    try:
+        sdk_peer.request("client-create-space", handle=handle, spaceId=space_id.hex())
+        sdk_peer.request(
+            "client-create-channel",
+            handle=handle,
+            spaceId=space_id.hex(),
+            channelId=channel_id.hex(),
+        )
+        ours.start(space_id)
+        ours.join_space(space_id)
+        ours.join_channel(channel_id)
+        post = ours.post(channel_id, "kickoff")
+        sent = {
+            post,
+            ours.reply(channel_id, post, "in the thread"),
+            ours.react(channel_id, post, "👍"),
+            ours.edit(channel_id, post, "kickoff, edited"),
+        }
+
+        seen = sdk_peer.request(
+            "client-messages",
+            timeout=30,
+            handle=handle,
+            streamId=channel_id.hex(),
+            count=len(sent),
+            timeoutMs=15_000,
+        )
+        address = ours.address
+        streams = [
+            ids.user_stream_id(address),
+            ids.user_settings_stream_id(address),
+            ids.user_metadata_stream_id(address),
+            ids.user_inbox_stream_id(address),
+            bytes.fromhex(sdk_user["streams"]["inbox"]),
+            space_id,
+            channel_id,
+        ]
+        # The SDK's unpackStream checks every envelope, header and snapshot of each stream.
+        verified = {
+            stream_id: _stream(sdk_peer, node_url, stream_id.hex()) for stream_id in streams
+        }
+
+        channel_events = {e.hash.hex() for mb in verified[channel_id].miniblocks for e in mb.events}
+        channel_events |= {e.hash.hex() for e in verified[channel_id].events}
+        assert sent <= channel_events
+        decrypted = {m["eventId"]: m for m in seen["messages"]}
+        assert sent <= set(decrypted), f"the SDK decrypted {seen['messages']}"
+        assert decrypted[post]["body"] in ("kickoff", "kickoff, edited")
+    finally:
+        ours.stop()
+        sdk_peer.request("client-stop", handle=handle)

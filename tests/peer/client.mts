@@ -25,6 +25,8 @@ interface DecryptedMessage {
     kind: string
     body: string | null
     threadId: string | null
+    reaction: string | null
+    refEventId: string | null
 }
 
 interface PeerClient {
@@ -54,6 +56,8 @@ function recordDecrypted(messages: DecryptedMessage[], streamId: string, event: 
         kind: String(content.kind ?? 'unknown'),
         body: typeof content.body === 'string' ? content.body : null,
         threadId: typeof content.threadId === 'string' ? content.threadId : null,
+        reaction: typeof content.reaction === 'string' ? content.reaction : null,
+        refEventId: String(content.targetEventId ?? content.editsEventId ?? '') || null,
     })
 }
 
