@@ -6,7 +6,8 @@ numbers them: block N's events are `event_num_offset + i` and its header is
 
 `validate_prev` is River's ValidateNextEvent (events/stream_view.go): the referenced miniblock
 must exist and be recent (the block after it no older than the recency window); errors carry
-`expected`/`expNum` naming the last block, which clients retry with.
+`expected`/`expNum` naming the last block, which clients retry with. A known number with
+another hash is DATA_LOSS, as in River (not retried by clients).
 """
 
 from __future__ import annotations
@@ -153,10 +154,12 @@ class Stream:
                     "prev miniblock is too old to be loaded", last.hash, last.num
                 )
             if block.hash != prev_hash:
-                raise bad_prev_miniblock(
+                raise NodeError(
+                    Err.DATA_LOSS,
                     "prev miniblock hash does not match the miniblock at that number",
-                    last.hash,
-                    last.num,
+                    prevMiniblockNum=num,
+                    expected=f"0x{last.hash.hex()}",
+                    expNum=last.num,
                 )
         else:
             block = next((b for b in reversed(self.blocks) if b.hash == prev_hash), None)
