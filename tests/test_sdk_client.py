@@ -212,3 +212,48 @@ def test_every_event_our_client_sends_passes_the_sdk(sdk_peer: SdkPeer, node_url
     finally:
         ours.stop()
         sdk_peer.request("client-stop", handle=handle)
+
+
+def test_late_joiners_get_the_keys_both_ways(sdk_peer: SdkPeer, node_url: str) -> None:
+    # A member who joins after a message was sent asks for its key with a KeySolicitation; a
+    # member holding it answers (the SDK after a random delay of up to 5 s, halved when ephemeral).
+    space_id = ids.space_stream_id(os.urandom(20))
+    channel_id = ids.make_channel_stream_id(space_id)
+    first = sdk_peer.init_user(node_url, os.urandom(32), space_id.hex())
+    ours = RiverClient(os.urandom(32), node_url)
+    late_handle = None
+    try:
+        handle = first["handle"]
+        sdk_peer.request("client-create-space", handle=handle, spaceId=space_id.hex())
+        sdk_peer.request(
+            "client-create-channel",
+            handle=handle,
+            spaceId=space_id.hex(),
+            channelId=channel_id.hex(),
+        )
+        sdk_peer.request("client-send", handle=handle, streamId=channel_id.hex(), text="before you")
+
+        ours.start(space_id)
+        ours.join_space(space_id)
+        ours.join_channel(channel_id)
+        received = ours.wait_for_message(lambda m: m.text == "before you", timeout=30)
+        assert received is not None, "our late joiner never got the SDK's key"
+
+        ours.post(channel_id, "before the SDK's second device")
+        late = sdk_peer.init_user(node_url, os.urandom(32), space_id.hex())
+        late_handle = late["handle"]
+        sdk_peer.request("client-join", handle=late_handle, streamId=channel_id.hex())
+        seen = sdk_peer.request(
+            "client-messages",
+            timeout=45,
+            handle=late_handle,
+            streamId=channel_id.hex(),
+            text="before the SDK's second device",
+            timeoutMs=30_000,
+        )
+        assert seen["complete"], f"the SDK's late joiner decrypted only {seen['messages']}"
+    finally:
+        ours.stop()
+        sdk_peer.request("client-stop", handle=first["handle"])
+        if late_handle is not None:
+            sdk_peer.request("client-stop", handle=late_handle)
