@@ -10,16 +10,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import gevent
 import pytest
 from gevent.pool import Pool
 
+from devnet.anvil import Anvil
+from devnet.chain import deploy_river_registry
 from river_client import ids
+from river_client.chain.registry import NodeStatus
 from river_client.client import RiverClient
+from river_client.discovery import node_urls, pick_node
 from river_client.errors import Err, RiverError
-from river_client.events import MiniblockRef
 from river_client.messages import ReceivedMessage
 from river_client.proto import protocol_pb2 as pb
 from wallet_tools.derivation import HDWallets
@@ -35,13 +39,13 @@ class Node:
         self.url = url
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    db = Path(tmp_path_factory.mktemp("river-node")) / "node.sqlite"
+@contextmanager
+def dev_node(db: Path, *options: str) -> Iterator[Node]:
+    """A dev node subprocess on a free port, stopped by PID at the end."""
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "devnet.node", "--port", "0", "--db", str(db), "--no-chain"),
-            *("--admin", WALLETS.wallet(0).address, "--log-level", "WARNING"),
+            *("--admin", WALLETS.wallet(0).address, "--log-level", "WARNING", *options),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -62,13 +66,22 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 
 
 @pytest.fixture(scope="module")
-def space(node: Node) -> tuple[str, list[str]]:
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    with dev_node(Path(tmp_path_factory.mktemp("river-node")) / "node.sqlite") as started:
+        yield started
+
+
+def make_space(url: str) -> tuple[str, list[str]]:
     """A space with two channels, created by the admin wallet."""
-    admin = RiverClient(WALLETS.wallet(0).private_key, node.url)
+    admin = RiverClient(WALLETS.wallet(0).private_key, url)
     space_id = ids.space_stream_id(SPACE_ADDRESS).hex()
     admin.create_space(space_id)
-    channels = [admin.create_channel(space_id) for _ in range(2)]
-    return space_id, channels
+    return space_id, [admin.create_channel(space_id) for _ in range(2)]
+
+
+@pytest.fixture(scope="module")
+def space(node: Node) -> tuple[str, list[str]]:
+    return make_space(node.url)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -134,27 +147,31 @@ def kind_is_river(calls: list[tuple[str, str, float, Exception | None]]) -> bool
     return all(kind == "river" and elapsed >= 0 for kind, _, elapsed, _ in calls)
 
 
-def test_stale_miniblock_reference_is_corrected_by_the_node(
-    node: Node, space: tuple[str, list[str]]
-) -> None:
-    space_id, (channel, _) = space
-    errors: list[Exception] = []
+def test_stale_miniblock_reference_is_corrected_by_the_node(tmp_path: Path) -> None:
+    with dev_node(tmp_path / "node.sqlite", "--recency-seconds", "1") as strict:
+        space_id, (channel, _) = make_space(strict.url)
+        errors: list[Exception] = []
 
-    def on_call(kind: str, name: str, elapsed_ms: float, error: Exception | None) -> None:
-        if error is not None:
-            errors.append(error)
+        def on_call(kind: str, name: str, elapsed_ms: float, error: Exception | None) -> None:
+            if error is not None:
+                errors.append(error)
 
-    dave = RiverClient(WALLETS.wallet(4).private_key, node.url, on_call=on_call)
-    dave.start(space_id)
-    user_stream = ids.user_stream_id(dave.address)
-    current = dave.last_miniblock(user_stream)
-    wrong = MiniblockRef(bytes(32), current.num)
-    membership = pb.UserPayload.UserMembership(stream_id=bytes.fromhex(channel), op=pb.SO_JOIN)
-    event_id = dave.add_event_on(user_stream, pb.UserPayload(user_membership=membership), wrong)
-    assert len(event_id) == 64
-    assert [e.code for e in errors if isinstance(e, RiverError)] == [Err.BAD_PREV_MINIBLOCK_HASH]
-    assert dave.user_id in dave.members(channel)
-    dave.stop()
+        dave = RiverClient(WALLETS.wallet(4).private_key, strict.url, on_call=on_call)
+        dave.start(space_id)
+        user_stream = ids.user_stream_id(dave.address)
+        old = dave.last_miniblock(user_stream)
+        dave.join_space(space_id)  # a new miniblock follows the old one
+        wait_until(lambda: dave.last_miniblock(user_stream).num > old.num, 10, "a new miniblock")
+        gevent.sleep(1.5)  # the old block is no longer recent
+
+        membership = pb.UserPayload.UserMembership(stream_id=bytes.fromhex(channel), op=pb.SO_JOIN)
+        event_id = dave.add_event_on(user_stream, pb.UserPayload(user_membership=membership), old)
+        assert len(event_id) == 64
+        assert [e.code for e in errors if isinstance(e, RiverError)] == [
+            Err.BAD_PREV_MINIBLOCK_HASH
+        ]
+        assert dave.user_id in dave.members(channel)
+        dave.stop()
 
 
 def test_fifty_clients_post_to_two_channels_and_decrypt_everything(
@@ -212,3 +229,26 @@ def test_json_codec_client_posts_pings_and_stops(node: Node, space: tuple[str, l
     wait_until(lambda: erin.sync.pongs >= 1, 5, "SYNC_PONG")
     erin.stop()
     assert not erin.sync.running
+
+
+def test_client_on_a_node_found_in_the_registry(
+    node: Node, space: tuple[str, list[str]], anvil: Anvil
+) -> None:
+    space_id, (channel, _) = space
+    registry = deploy_river_registry(
+        anvil.rpc_url,
+        WALLETS.wallet(0).private_key,
+        [
+            (WALLETS.wallet(90).address, node.url, NodeStatus.OPERATIONAL),
+            (WALLETS.wallet(91).address, "http://127.0.0.1:1", NodeStatus.FAILED),
+        ],
+    )
+    urls = node_urls(river_rpc_url=anvil.rpc_url, registry_address=registry)
+    assert urls == [node.url]
+    frank = RiverClient(WALLETS.wallet(6).private_key, pick_node(urls))
+    frank.start(space_id)
+    frank.join_space(space_id)
+    frank.join_channel(channel)
+    event_id = frank.post(channel, "found the node on chain")
+    wait_until(lambda: any(m.event_id == event_id for m in frank.messages(channel)), 10, "echo")
+    frank.stop()
