@@ -74,6 +74,7 @@ def _on_init(environment: Any, runner: Any, web_ui: Any = None, **_kwargs: Any) 
         _stop_on_bad_option(error)
         return
     runtime.attach(runner, phrase)
+    runtime.warm_up()
 
     if isinstance(runner, WorkerRunner):
         slots.attach_worker(runner)

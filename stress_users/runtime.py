@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import socket
 from collections import Counter
@@ -28,6 +29,12 @@ from stress_users.progress import USER_STATE, progress, tally
 
 logger = logging.getLogger(__name__)
 
+WARM_MODULES = (
+    "river_client.client",
+    "river_client.chain.membership",
+    "river_client.chain.spaces",
+    "wallet_tools.rpc",
+)
 ready = gevent.event.Event()
 _state: dict[str, Any] = {"runner": None, "config": None, "mnemonic": None}
 check_ins: Counter[str] = Counter()
@@ -40,6 +47,15 @@ __all__ = ["progress", "ready", "tally"]
 def attach(runner: Any, mnemonic: str) -> None:
     _state["runner"] = runner
     _state["mnemonic"] = mnemonic
+
+
+def warm_up() -> None:
+    """Import the River and chain modules and derive the seed now, in `init`: done lazily, the
+    first released follower would hold the hub for the import time (hundreds of ms) and
+    delay the release of every other follower of the process."""
+    for module in WARM_MODULES:
+        importlib.import_module(module)
+    wallets()
 
 
 def is_worker() -> bool:
