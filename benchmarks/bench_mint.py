@@ -1,7 +1,8 @@
 """Benchmark: minting 200 space memberships on anvil with 2-second blocks, three ways.
 
 1. ours: `MintingEngine` (locally managed nonces, a window of `--window` transactions in flight,
-   sends batched, receipts fetched together once per block);
+   sends batched, receipts fetched together once per block); also one run with the engine's
+   default window of 16 (a public node's per-sender pool slots), for reference;
 2. batches of 10, each batch awaiting all its confirmations before the next is sent (how the
    Towns TypeScript tool mints today);
 3. one at a time, each awaiting its confirmation, then a 1.1 s pause (the Towns tool before
@@ -89,8 +90,9 @@ def summary(
     }
 
 
-def run_ours(node: Anvil, count: int, window: int, run: int) -> dict[str, Any]:
+def run_ours(node: Anvil, count: int, window: int, run: int, phase: float) -> dict[str, Any]:
     space = deploy_space(node.rpc_url, OWNER.private_key)
+    time.sleep(phase)  # deploy_space returns just after a block: start at a chosen phase
     wallets = RECIPIENTS.addresses(10_000 + run * count, 10_000 + (run + 1) * count)
     engine = MintingEngine(JsonRpc(node.rpc_url), space, ROOT.private_key, max_in_flight=window)
     report = engine.mint_all(wallets)
@@ -104,9 +106,10 @@ def run_ours(node: Anvil, count: int, window: int, run: int) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def run_batches(node: Anvil, count: int, size: int = 10) -> dict[str, Any]:
+def run_batches(node: Anvil, count: int, phase: float, size: int = 10) -> dict[str, Any]:
     rpc = JsonRpc(node.rpc_url)
     space = deploy_space(node.rpc_url, OWNER.private_key)
+    time.sleep(phase)
     wallets = RECIPIENTS.addresses(count, 2 * count)
     first_block = int(rpc.call("eth_blockNumber"), 16)
     started = time.monotonic()
@@ -117,9 +120,10 @@ def run_batches(node: Anvil, count: int, size: int = 10) -> dict[str, Any]:
     return summary(count, elapsed, len(set(blocks)), max(blocks) - first_block, batch_size=size)
 
 
-def run_sequential(node: Anvil, count: int, sample: int) -> dict[str, Any]:
+def run_sequential(node: Anvil, count: int, sample: int, phase: float) -> dict[str, Any]:
     rpc = JsonRpc(node.rpc_url)
     space = deploy_space(node.rpc_url, OWNER.private_key)
+    time.sleep(phase)
     wallets = RECIPIENTS.addresses(2 * count, 2 * count + sample)
     first_block = int(rpc.call("eth_blockNumber"), 16)
     started = time.monotonic()
@@ -157,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"anvil {node.rpc_url}, {args.block_time} s blocks, {args.count} memberships each")
         runs = []
         for run in range(args.ours_runs):
-            time.sleep(phases.uniform(0, args.block_time))  # start at a random block phase
-            runs.append(run_ours(node, args.count, args.window, run))
+            phase = phases.uniform(0, args.block_time)  # where in a block interval it starts
+            runs.append(run_ours(node, args.count, args.window, run, phase))
             print(f"ours run {run + 1}    : {runs[-1]}")
         runs.sort(key=lambda r: r["wall_time_s"])
         ours = {
@@ -168,10 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "max_blocks_after_first_send": max(r["blocks_after_first_send"] for r in runs),
         }
         print(f"ours (median) : {ours}")
-        time.sleep(phases.uniform(0, args.block_time))
-        batches = run_batches(node, args.count)
+        default_window = run_ours(node, args.count, 16, args.ours_runs, phases.uniform(0, 2))
+        print(f"ours window 16: {default_window} (the engine's default window, for reference)")
+        batches = run_batches(node, args.count, phases.uniform(0, args.block_time))
         print(f"batches of 10 : {batches}")
-        sequential = run_sequential(node, args.count, args.sequential_sample)
+        sequential = run_sequential(
+            node, args.count, args.sequential_sample, phases.uniform(0, args.block_time)
+        )
         print(f"one at a time : {sequential} (extrapolated from {args.sequential_sample})")
 
     ratios = {
@@ -197,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "block_time_s": args.block_time,
                 "count": args.count,
                 "ours": ours,
+                "ours_default_window_16": default_window,
                 "batches_of_10": batches,
                 "one_at_a_time_1_1s": sequential,
                 "ratios": ratios,
