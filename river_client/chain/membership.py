@@ -37,7 +37,13 @@ from river_client.chain.abi import (
     multicall_data,
 )
 from river_client.chain.exceptions import ContractCallError, MintError
-from river_client.chain.transactions import issued_token, read_fees, revert_data, sign_join
+from river_client.chain.transactions import (
+    batched,
+    issued_token,
+    read_fees,
+    revert_data,
+    sign_join,
+)
 from wallet_tools.exceptions import RpcError
 from wallet_tools.rpc import JsonRpc
 
@@ -136,8 +142,8 @@ class SpaceContract:
     # -- reads ---------------------------------------------------------------------------------
 
     def _eth_calls(self, datas: Sequence[str], what: str) -> list[str]:
-        replies = self.rpc.batch(
-            [("eth_call", [{"to": self.address, "data": d}, "latest"]) for d in datas]
+        replies = batched(
+            self.rpc, [("eth_call", [{"to": self.address, "data": d}, "latest"]) for d in datas]
         )
         for reply in replies:
             if isinstance(reply, Exception):

@@ -20,6 +20,7 @@ from river_client.chain.exceptions import MintError
 from river_client.chain.membership import SDK_GAS_LIMIT, SpaceContract
 from river_client.chain.transactions import (
     Fees,
+    batched,
     classify_send_error,
     fees_from,
     issued_token,
@@ -32,7 +33,6 @@ from wallet_tools.rpc import JsonRpc
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-RECEIPTS_PER_BATCH = 100
 MAX_SEND_ATTEMPTS = 5
 REFUSED_RETRY_DELAY = 0.2
 
@@ -181,7 +181,7 @@ class JoinPipeline:
             mint.send_attempts += 1
             mint.sent_at = time.monotonic()
         self._report.transactions_sent += len(to_send)
-        replies = self.rpc.batch([("eth_sendRawTransaction", [m.raw]) for m in to_send])
+        replies = batched(self.rpc, [("eth_sendRawTransaction", [m.raw]) for m in to_send])
         for mint, reply in zip(to_send, replies, strict=True):
             mint.needs_send = False
             if isinstance(reply, RpcError):
@@ -252,10 +252,7 @@ class JoinPipeline:
 
     def _collect_receipts(self) -> None:
         lookups = [(m, h) for m in self._in_flight.values() for h in m.hashes]
-        receipts: list[Any] = []
-        for start in range(0, len(lookups), RECEIPTS_PER_BATCH):
-            chunk = lookups[start : start + RECEIPTS_PER_BATCH]
-            receipts += self.rpc.batch([("eth_getTransactionReceipt", [h]) for _, h in chunk])
+        receipts = batched(self.rpc, [("eth_getTransactionReceipt", [h]) for _, h in lookups])
 
         done: set[int] = set()
         for (mint, tx_hash), receipt in zip(lookups, receipts, strict=True):
@@ -327,7 +324,7 @@ class JoinPipeline:
         ]
         if not stale:
             return
-        known = self.rpc.batch([("eth_getTransactionByHash", [m.hashes[-1]]) for m in stale])
+        known = batched(self.rpc, [("eth_getTransactionByHash", [m.hashes[-1]]) for m in stale])
         for mint, transaction in zip(stale, known, strict=True):
             if isinstance(transaction, dict) and mint.fees.max_fee_per_gas >= self._fees.base_fee:
                 continue  # waiting in the pool, priced to be mined

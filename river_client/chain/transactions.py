@@ -8,6 +8,7 @@ that geth-like pools require. Signing is local (eth-account); nothing here waits
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,15 @@ from wallet_tools.rpc import JsonRpc
 ISSUED_TOPIC = topic(MEMBERSHIP_TOKEN_ISSUED)
 DEFAULT_TIP_WEI = 1_000_000  # 0.001 gwei, what Base usually needs; only when no method answers
 BUMP_NUMERATOR, BUMP_DENOMINATOR = 9, 8  # +12.5 %
+MAX_BATCH = 100  # calls per JSON-RPC batch request
+
+
+def batched(rpc: JsonRpc, calls: Sequence[tuple[str, Sequence[object]]]) -> list[Any]:
+    """`rpc.batch` in HTTP requests of at most MAX_BATCH calls (public endpoints cap batches)."""
+    results: list[Any] = []
+    for start in range(0, len(calls), MAX_BATCH):
+        results += rpc.batch(calls[start : start + MAX_BATCH])
+    return results
 
 
 @dataclass(frozen=True)
