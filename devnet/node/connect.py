@@ -1,4 +1,4 @@
-"""The Connect protocol over ASGI: River's StreamService as HTTP POST /river.StreamService/<Method>.
+"""The Connect protocol for River's StreamService: POST /river.StreamService/<Method>.
 
 Unary calls take `application/proto` (binary) or `application/json` (protobuf JSON) bodies and
 answer with the same codec; errors answer the Connect JSON error body
@@ -8,9 +8,11 @@ name in the `x-river-error` header. SyncStreams is a server stream
 response a sequence of envelopes ending with the end-of-stream envelope (flag 0x02) whose JSON
 holds the error, if any, and `x-river-error` in its metadata. Requests may be gzip-compressed
 (`content-encoding` / `connect-content-encoding`); responses are not compressed.
+`GET /status` answers a small JSON health document.
 
-`GET /status` answers a small JSON health document. The app runs under hypercorn, which serves
-HTTP/1.1 and cleartext HTTP/2 with prior knowledge on the same port.
+`ConnectHandler.handle` does all that independently of the HTTP server: it returns a `Reply`
+(unary) or a `StreamReply` (an iterator of frames). `ConnectApp` adapts it to ASGI for hypercorn
+(HTTP/2); devnet.node.http1 serves HTTP/1.1 with it directly.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import gzip
 import json
 import logging
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format
@@ -32,18 +35,30 @@ from river_client.proto import protocol_pb2 as pb
 
 logger = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
 PREFIX = "/river.StreamService/"
 MAX_REQUEST_BYTES = 8 << 20
-UNARY_TYPES = {"application/proto": False, "application/json": True}
-STREAM_TYPES = {"application/connect+proto": False, "application/connect+json": True}
+UNARY_TYPES = {b"application/proto": False, b"application/json": True}
+STREAM_TYPES = {b"application/connect+proto": False, b"application/connect+json": True}
+Headers = list[tuple[bytes, bytes]]
 
 
-class ConnectApp:
-    """ASGI application serving a StreamService."""
+@dataclass
+class Reply:
+    status: int
+    headers: Headers
+    body: bytes
+
+
+@dataclass
+class StreamReply:
+    """A 200 answer whose body is `frames` (the last one is the end-of-stream envelope)."""
+
+    headers: Headers
+    frames: AsyncIterator[bytes] = field(repr=False)
+
+
+class ConnectHandler:
+    """Decodes Connect requests, calls the StreamService, encodes answers and errors."""
 
     def __init__(self, service: StreamService) -> None:
         self.service = service
@@ -61,111 +76,55 @@ class ConnectApp:
         }
         self.requests = 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if kind != "http":
-            return
+    async def handle(
+        self, http_method: str, path: str, headers: Mapping[bytes, bytes], body: bytes
+    ) -> Reply | StreamReply:
         self.requests += 1
-        path: str = scope["path"]
-        headers: dict[bytes, bytes] = dict(scope["headers"])
         request_id = headers.get(b"x-river-request-id", b"")[:16]
         extra = [(b"x-river-request-id", request_id)] if request_id else []
-        if scope["method"] == "GET" and path == "/status":
-            await self._status(send)
-            return
-        if not path.startswith(PREFIX) or scope["method"] != "POST":
-            await _plain(send, 404, b"not found")
-            return
+        if http_method == "GET" and path == "/status":
+            return Reply(200, [(b"content-type", b"application/json")], self.status_document())
+        if not path.startswith(PREFIX) or http_method != "POST":
+            return _plain(404, b"not found")
         method = path[len(PREFIX) :]
-        content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().decode()
-        body = await _read_body(receive)
-        if body is None:
-            await _plain(send, 413, b"request too large")
-            return
+        content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip()
 
         if method == "SyncStreams":
             if content_type not in STREAM_TYPES:
-                await _plain(send, 415, b"SyncStreams needs application/connect+proto or +json")
-                return
+                return _plain(415, b"SyncStreams needs application/connect+proto or +json")
             compressed = headers.get(b"connect-content-encoding", b"identity") == b"gzip"
-            await self._server_stream(
-                STREAM_TYPES[content_type], body, compressed, extra, receive, send
-            )
-            return
+            frames = self._stream_frames(STREAM_TYPES[content_type], body, compressed)
+            return StreamReply([(b"content-type", content_type), *extra], frames)
         entry = self.unary.get(method)
         if entry is None:
             error = NodeError(Err.UNIMPLEMENTED, f"method {method} is not served by the dev node")
-            await _unary_error(send, error, extra)
-            return
+            return _unary_error(error, extra)
         if content_type not in UNARY_TYPES:
-            await _plain(send, 415, b"content-type must be application/proto or application/json")
-            return
+            return _plain(415, b"content-type must be application/proto or application/json")
         use_json = UNARY_TYPES[content_type]
         request_type, handler = entry
         try:
             if headers.get(b"content-encoding", b"identity") == b"gzip":
                 body = gzip.decompress(body)
-            request = _decode(request_type, body, use_json)
-            response = await handler(request)
+            response = await handler(_decode(request_type, body, use_json))
         except NodeError as exc:
             exc.method = method
-            await _unary_error(send, exc, extra)
-            return
+            return _unary_error(exc, extra)
         except Exception as exc:
             logger.exception("%s failed", method)
             error = NodeError(Err.INTERNAL, "internal error", error=str(exc)[:300])
             error.method = method
-            await _unary_error(send, error, extra)
-            return
+            return _unary_error(error, extra)
         if use_json:
             payload = json_format.MessageToJson(response, indent=None).encode()
         else:
             payload = response.SerializeToString()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", content_type.encode()), *extra],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        return Reply(200, [(b"content-type", content_type), *extra], payload)
 
-    async def _server_stream(
-        self,
-        use_json: bool,
-        body: bytes,
-        compressed: bool,
-        extra: list[tuple[bytes, bytes]],
-        receive: Receive,
-        send: Send,
-    ) -> None:
-        content_type = b"application/connect+json" if use_json else b"application/connect+proto"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", content_type), *extra],
-            }
-        )
-        pump = asyncio.ensure_future(self._pump(use_json, body, compressed, send))
-        disconnect = asyncio.ensure_future(_wait_disconnect(receive))
-        done, _ = await asyncio.wait({pump, disconnect}, return_when=asyncio.FIRST_COMPLETED)
-        if pump not in done:
-            pump.cancel()
-            await asyncio.gather(pump, return_exceptions=True)
-            return
-        disconnect.cancel()
-        end = pump.result()
-        try:
-            await send({"type": "http.response.body", "body": end, "more_body": False})
-        except Exception:
-            logger.debug("client left before the end of a sync stream")
-
-    async def _pump(self, use_json: bool, body: bytes, compressed: bool, send: Send) -> bytes:
-        """Write the stream's frames; returns the end-of-stream envelope."""
+    async def _stream_frames(
+        self, use_json: bool, body: bytes, compressed: bool
+    ) -> AsyncIterator[bytes]:
+        """The stream's frames, then the end-of-stream envelope."""
         error: NodeError | None = None
         frames: AsyncIterator[bytes] | None = None
         try:
@@ -178,9 +137,7 @@ class ConnectApp:
             request = _decode(pb.SyncStreamsRequest, message, use_json)
             frames = await self.service.sync_streams(request)
             async for chunk in frames:
-                if use_json:
-                    chunk = _frames_to_json(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                yield _frames_to_json(chunk) if use_json else chunk
         except NodeError as exc:
             exc.method = "SyncStreams"
             error = exc
@@ -196,9 +153,9 @@ class ConnectApp:
             end["error"] = {"code": error.connect_code, "message": error.wire_message()}
             end["metadata"] = {"x-river-error": [error.name]}
         payload = json.dumps(end).encode()
-        return struct.pack(">BI", 0x02, len(payload)) + payload
+        yield struct.pack(">BI", 0x02, len(payload)) + payload
 
-    async def _status(self, send: Send) -> None:
+    def status_document(self) -> bytes:
         node = self.service.node
         document = {
             "status": "OK",
@@ -209,25 +166,71 @@ class ConnectApp:
             "commits": node.commits,
             "requests": self.requests,
         }
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": json.dumps(document).encode()})
+        return json.dumps(document).encode()
+
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class ConnectApp:
+    """ASGI application over a ConnectHandler (hypercorn serves it for HTTP/2)."""
+
+    def __init__(self, handler: ConnectHandler, manage_node: bool = False) -> None:
+        self.handler = handler
+        self.manage_node = manage_node
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        if body is None:
+            reply: Reply | StreamReply = _plain(413, b"request too large")
+        else:
+            reply = await self.handler.handle(
+                scope["method"], scope["path"], dict(scope["headers"]), body
+            )
+        if isinstance(reply, Reply):
+            start = {"type": "http.response.start", "status": reply.status}
+            await send({**start, "headers": reply.headers})
+            await send({"type": "http.response.body", "body": reply.body})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": reply.headers})
+        pump = asyncio.ensure_future(_pump(reply.frames, send))
+        disconnect = asyncio.ensure_future(_wait_disconnect(receive))
+        done, _ = await asyncio.wait({pump, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+        if pump not in done:
+            pump.cancel()
+        else:
+            disconnect.cancel()
+        await asyncio.gather(pump, disconnect, return_exceptions=True)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.service.node.start()
+                if self.manage_node:
+                    self.handler.service.node.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.service.node.stop()
+                if self.manage_node:
+                    await self.handler.service.node.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _pump(frames: AsyncIterator[bytes], send: Send) -> None:
+    try:
+        async for chunk in frames:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        if hasattr(frames, "aclose"):
+            await frames.aclose()
 
 
 def _decode(message_type: type[Message], body: bytes, use_json: bool) -> Any:
@@ -279,28 +282,11 @@ async def _wait_disconnect(receive: Receive) -> None:
             return
 
 
-async def _plain(send: Send, status: int, text: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"text/plain")],
-        }
-    )
-    await send({"type": "http.response.body", "body": text})
+def _plain(status: int, text: bytes) -> Reply:
+    return Reply(status, [(b"content-type", b"text/plain")], text)
 
 
-async def _unary_error(send: Send, error: NodeError, extra: list[tuple[bytes, bytes]]) -> None:
+def _unary_error(error: NodeError, extra: Headers) -> Reply:
     body = json.dumps({"code": error.connect_code, "message": error.wire_message()}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.http_status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"x-river-error", error.name.encode()),
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    headers = [(b"content-type", b"application/json"), (b"x-river-error", error.name.encode())]
+    return Reply(error.http_status, headers + extra, body)

@@ -1,8 +1,9 @@
-"""Run the dev node: hypercorn serving the Connect app on 127.0.0.1, HTTP/1.1 and h2c.
+"""Run the dev node on 127.0.0.1: HTTP/1.1 and cleartext HTTP/2 on one port.
 
     python -m devnet node --port 5157 --db .devnet/node.sqlite --rpc-url http://127.0.0.1:8545
 
-The listening socket is bound before hypercorn starts (port 0 = a free port), and a line
+HTTP/1.1 is served by devnet.node.http1; HTTP/2 connections (prior knowledge) are relayed to
+hypercorn on an internal port. The listening socket is bound first (port 0 = a free port); a line
 `READY http://127.0.0.1:<port> node=0x<address>` is printed on stdout once the node serves, so
 a parent process knows where it is. SIGTERM and SIGINT stop it cleanly (sync streams are closed,
 queued writes committed); a kill -9 loses nothing acknowledged (see devnet.node.store).
@@ -22,8 +23,9 @@ from pathlib import Path
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from devnet.node.connect import ConnectApp
+from devnet.node.connect import ConnectApp, ConnectHandler
 from devnet.node.core import DevNode, NodeConfig
+from devnet.node.http1 import Http1Connection
 from devnet.node.service import StreamService
 
 logger = logging.getLogger(__name__)
@@ -88,20 +90,26 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     )
 
 
-async def run(config: NodeConfig) -> None:
-    """Serve until SIGTERM/SIGINT."""
-    node = DevNode(config)
-    gc.freeze()  # what was loaded lives as long as the node; keep it out of collections
-    app = ConnectApp(StreamService(node))
+def _listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
+    sock.bind((host, port))
     sock.listen(1024)
     sock.set_inheritable(True)
-    port = sock.getsockname()[1]
+    return sock
+
+
+async def run(config: NodeConfig) -> None:
+    """Serve until SIGTERM/SIGINT: HTTP/1.1 on the public port, HTTP/2 relayed to hypercorn."""
+    node = DevNode(config)
+    gc.freeze()  # what was loaded lives as long as the node; keep it out of collections
+    handler = ConnectHandler(StreamService(node))
+    public = _listen(config.host, config.port)
+    internal = _listen("127.0.0.1", 0)
+    port = public.getsockname()[1]
 
     hyper = Config()
-    hyper.bind = [f"fd://{sock.fileno()}"]
+    hyper.bind = [f"fd://{internal.fileno()}"]
     hyper.accesslog = None
     hyper.loglevel = "WARNING"
     hyper.include_date_header = False
@@ -115,14 +123,25 @@ async def run(config: NodeConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    async def announce() -> None:
-        await asyncio.sleep(0)
-        print(f"READY http://{config.host}:{port} node=0x{node.key.address.hex()}", flush=True)
-        logger.info("dev node serving http://%s:%d (db %s)", config.host, port, config.db_path)
+    node.start()
+    connections: set[Http1Connection] = set()
+    h2_port = internal.getsockname()[1]
+    server = await loop.create_server(
+        lambda: Http1Connection(handler, h2_port, connections), sock=public
+    )
+    hypercorn = asyncio.create_task(
+        serve(ConnectApp(handler), hyper, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    )
+    print(f"READY http://{config.host}:{port} node=0x{node.key.address.hex()}", flush=True)
+    logger.info("dev node serving http://%s:%d (db %s)", config.host, port, config.db_path)
 
-    announcer = asyncio.create_task(announce())
-    await serve(app, hyper, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-    announcer.cancel()
+    await stop.wait()
+    server.close()
+    await node.stop()  # ends every sync session and commits what is queued
+    await asyncio.sleep(0.05)  # let the last frames go out
+    for connection in list(connections):
+        connection.close()
+    await asyncio.wait_for(hypercorn, timeout=5)
     logger.info("dev node stopped")
 
 
