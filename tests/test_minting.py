@@ -121,3 +121,20 @@ def test_out_of_gas_is_retried_once_with_more_gas(node: Anvil) -> None:
     report = engine.mint_all(WALLETS[:5])
     assert sorted(report.minted) == sorted(WALLETS[:5]) and report.failed == {}
     assert report.transactions_sent == 10  # each ran out of gas once, then passed with 160,000
+
+
+def test_expired_members_get_a_new_membership_and_duplicates_count_once(node: Anvil) -> None:
+    space = deploy_space(node.rpc_url, OWNER.private_key)
+    engine = MintingEngine(JsonRpc(node.rpc_url), space, ROOT.private_key, poll_interval=0.02)
+    assert engine.mint_all([]).transactions_sent == 0
+
+    first = engine.mint_all(WALLETS[:3])
+    expired = WALLETS[1]
+    token = first.minted[expired]
+    owner_call(node.rpc_url, OWNER.private_key, space, "setExpiresAt(uint256,uint64)", token, 1)
+
+    again = engine.mint_all([*WALLETS[:3], WALLETS[0].lower(), expired])
+    assert list(again.minted) == [expired] and again.minted[expired] == 3
+    assert sorted(again.already_members) == sorted([WALLETS[0], WALLETS[2]])
+    assert tokens_of(engine.rpc, space, expired) == (token, 3)
+    assert engine.space.status(expired).active

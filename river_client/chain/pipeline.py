@@ -99,6 +99,8 @@ class _Mint:
     send_attempts: int = 0
     not_before: float = 0.0  # after a refused send, wait until then
     nonce_consumed: bool = False
+    consumed_block: int = 0  # latest block when "nonce too low" came back
+    consumed_at: float = 0.0
 
 
 class JoinPipeline:
@@ -210,6 +212,7 @@ class JoinPipeline:
         if kind == "nonce_too_low":
             # Ours and already mined (the receipt poll will find it), or used by someone else.
             mint.nonce_consumed = True
+            mint.consumed_block, mint.consumed_at = self._last_block, time.monotonic()
             return
         if mint.send_attempts >= MAX_SEND_ATTEMPTS:
             raise MintError(
@@ -262,7 +265,15 @@ class JoinPipeline:
         for nonce in done:
             del self._in_flight[nonce]
 
-        consumed = [m for m in self._in_flight.values() if m.nonce_consumed]
+        # Requeue only once a later block (or 2 s) brought no receipt for any of its hashes, so a
+        # lagging endpoint cannot make us mint twice for the same wallet.
+        now = time.monotonic()
+        consumed = [
+            m
+            for m in self._in_flight.values()
+            if m.nonce_consumed
+            and (self._last_block > m.consumed_block or now - m.consumed_at >= 2.0)
+        ]
         if consumed:
             chain_nonce = int(self.rpc.call("eth_getTransactionCount", self.root, "pending"), 16)
             self._next_nonce = max(self._next_nonce, chain_nonce)
@@ -328,11 +339,15 @@ class JoinPipeline:
         for mint, transaction in zip(stale, known, strict=True):
             if isinstance(transaction, dict) and mint.fees.max_fee_per_gas >= self._fees.base_fee:
                 continue  # waiting in the pool, priced to be mined
+            if transaction is None:
+                why = "not known to the node"
+            elif isinstance(transaction, dict):
+                why = "priced under the base fee"
+            else:
+                why = f"lookup failed ({transaction})"
             logger.warning(
-                "nonce %d for %s: %s; resending with a higher fee",
-                mint.nonce, mint.recipient,
-                "not known to the node" if transaction is None else "priced under the base fee",
-            )  # fmt: skip
+                "nonce %d for %s: %s; resending with a higher fee", mint.nonce, mint.recipient, why
+            )
             mint.fees = mint.fees.bumped(self._fees)
             self._sign(mint)
 
