@@ -1,4 +1,4 @@
-"""Transaction helpers: signing equals eth-account's, fees, send-error classification."""
+"""Transactions: signing equals eth-account's, fees, send-error classification."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@
 - `environments`: the public Towns environments (alpha, beta, gamma, delta, omega) and local.
 - `registry`: operational River node URLs from the River registry contract.
 - `pipeline`: the send window behind `MintingEngine` (nonces, receipts, fault handling).
-- `abi`, `transactions`: the calldata, fee, signing and receipt helpers they share.
+- `abi`, `transactions`: the calldata, fee, signing and receipt functions they share.
 - `exceptions`: every error this package raises.
 
 JSON-RPC goes through `wallet_tools.rpc.JsonRpc` (plain `requests`), so all of it runs under

@@ -102,18 +102,18 @@ class MintingEngine:
         self._retry(self._wait_for_own_pending)
         statuses = self._retry(lambda: self.space.statuses(wallets))
         report.already_members = [w for w in wallets if statuses[w].active]
-        todo = [w for w in wallets if not statuses[w].active]
+        to_mint = [w for w in wallets if not statuses[w].active]
         logger.info(
             "%d wallets: %d already members, %d to mint in space %s",
-            len(wallets), len(report.already_members), len(todo), self.space.address,
+            len(wallets), len(report.already_members), len(to_mint), self.space.address,
         )  # fmt: skip
-        if not todo:
+        if not to_mint:
             report.elapsed = time.monotonic() - started
             return report
 
         price, fees, chain_id = self._retry(self._read_setup)
-        gas = self.gas_limit or self._retry(lambda: self._estimate_gas(todo, price))
-        self._check_funds(todo, price, gas, fees)
+        gas = self.gas_limit or self._retry(lambda: self._estimate_gas(to_mint, price))
+        self._check_funds(to_mint, price, gas, fees)
         pipeline = JoinPipeline(
             self.rpc,
             self.space,
@@ -130,7 +130,7 @@ class MintingEngine:
             started=started,
             on_progress=self.on_progress,
         )
-        pipeline.run([(w, price.value_for(i)) for i, w in enumerate(todo)])
+        pipeline.run([(w, price.value_for(i)) for i, w in enumerate(to_mint)])
         self._verify(report)
         report.elapsed = time.monotonic() - started
         logger.info(
@@ -159,25 +159,25 @@ class MintingEngine:
                 return
             time.sleep(self.poll_interval)
 
-    def _estimate_gas(self, todo: Sequence[str], price: JoinPrice) -> int:
-        for recipient in todo[:3]:
+    def _estimate_gas(self, to_mint: Sequence[str], price: JoinPrice) -> int:
+        for recipient in to_mint[:3]:
             gas = self.space.estimate_join_gas(self.root, recipient, price.value_for(0))
             if gas is not None:
                 return gas
         return SDK_GAS_LIMIT
 
-    def _check_funds(self, todo: Sequence[str], price: JoinPrice, gas: int, fees: Fees) -> None:
-        value = sum(price.value_for(i) for i in range(len(todo)))
-        needed = value + len(todo) * gas * fees.max_fee_per_gas
+    def _check_funds(self, to_mint: Sequence[str], price: JoinPrice, gas: int, fees: Fees) -> None:
+        value = sum(price.value_for(i) for i in range(len(to_mint)))
+        needed = value + len(to_mint) * gas * fees.max_fee_per_gas
         balance = int(
             self._retry(lambda: self.rpc.call("eth_getBalance", self.root, "pending")), 16
         )
         if balance < needed:
-            raise InsufficientFundsError(self.root, balance, needed, len(todo))
+            raise InsufficientFundsError(self.root, balance, needed, len(to_mint))
         logger.info(
             "root %s can pay: balance %d wei, up to %d wei needed "
             "(%d mints × %d gas × %d wei/gas + %d wei value)",
-            self.root, balance, needed, len(todo), gas, fees.max_fee_per_gas, value,
+            self.root, balance, needed, len(to_mint), gas, fees.max_fee_per_gas, value,
         )  # fmt: skip
 
     def _verify(self, report: MintReport) -> None:
