@@ -1,9 +1,10 @@
-"""Durability and sync of the dev node, over real HTTP.
+"""Durability and sync of the dev node, over real HTTP/1.1 and HTTP/2.
 
 kill -9 in the middle of a burst of posts, then a restart on the same database: every event
 the node acknowledged is back, the miniblocks chain up (each header names the previous block's
 hash and the events it holds), and members can post again. Sync pushes a post to a subscriber
-within a fraction of a second, answers PingSync with SYNC_PONG and ends on CancelSync.
+within a fraction of a second, answers PingSync with SYNC_PONG and ends on CancelSync, and
+SyncStreams works over cleartext HTTP/2 with prior knowledge (as the SDK's client speaks it).
 """
 
 from __future__ import annotations
@@ -200,3 +201,50 @@ def test_sync_delivers_pongs_and_closes(node: NodeProcess) -> None:
         assert rest and rest[-1].sync_op == pb.SyncOp.SYNC_CLOSE
     finally:
         transport.close()
+
+
+def test_sync_over_http2_prior_knowledge(node: NodeProcess) -> None:
+    import socket
+    import struct
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    transport, _space_id, channel_id = setup_channel(node)
+    transport.close()
+    cookie = pb.SyncCookie(stream_id=channel_id)  # minipool_gen 0: the node answers a reset
+    request = pb.SyncStreamsRequest(sync_pos=[cookie]).SerializeToString()
+    host, port = node.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        connection.initiate_connection()
+        connection.send_headers(
+            1,
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":authority", node.url.removeprefix("http://")),
+                (":path", "/river.StreamService/SyncStreams"),
+                ("content-type", "application/connect+proto"),
+            ],
+        )
+        connection.send_data(1, struct.pack(">BI", 0, len(request)) + request, end_stream=True)
+        sock.sendall(connection.data_to_send())
+        data = b""
+        status = None
+        while len(data) < 5 or len(data) < 5 + struct.unpack(">BI", data[:5])[1] + 5:
+            for event in connection.receive_data(sock.recv(65536)):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers)[b":status"]
+                elif isinstance(event, h2.events.DataReceived):
+                    data += event.data
+                    connection.acknowledge_received_data(len(event.data), 1)
+            sock.sendall(connection.data_to_send())
+    assert status == b"200"
+    length = struct.unpack(">BI", data[:5])[1]
+    first = pb.SyncStreamsResponse.FromString(data[5 : 5 + length])
+    assert first.sync_op == pb.SyncOp.SYNC_NEW
+    rest = data[5 + length :]
+    second = pb.SyncStreamsResponse.FromString(rest[5 : 5 + struct.unpack(">BI", rest[:5])[1]])
+    assert second.sync_op == pb.SyncOp.SYNC_UPDATE and second.stream.sync_reset
