@@ -167,9 +167,6 @@ def test_add_event_with_an_unknown_prev_miniblock_hash(sdk_peer: SdkPeer, node_u
     assert error["sdkProperties"]["expNum"] == str(last.num)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the dev node answers BAD_PREV_MINIBLOCK_HASH where River answers DATA_LOSS"
-)
 def test_add_event_with_a_wrong_hash_for_its_miniblock_number(
     sdk_peer: SdkPeer, node_url: str
 ) -> None:
