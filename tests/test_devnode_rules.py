@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from devnet.chain import DEVNET_MNEMONIC, ChainInfo, start_chain
+from devnet.chain import DEPLOYER_KEY, DEVNET_MNEMONIC, ChainInfo, owner_call, start_chain
 from devnet.stack import NodeProcess, create_space_streams
 from river_client import ids
 from river_client.chain.membership import SpaceContract
@@ -107,7 +107,14 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         state / "node.sqlite",
         rpc_url=chain.rpc_url,
         admins=(root.address,),
-        options=("--recency-seconds", "2", "--max-event-bytes", "4096"),
+        options=(
+            "--recency-seconds",
+            "2",
+            "--max-event-bytes",
+            "4096",
+            "--positive-cache-seconds",
+            "1",
+        ),
     )
     transport = None
     try:
@@ -249,6 +256,31 @@ def test_membership_is_checked_on_the_chain(devnet: Devnet) -> None:
             assert time.monotonic() < deadline, "still refused 5 s after the mint"
             time.sleep(0.2)
     assert len(reply.stream.miniblocks) == 1
+
+
+def test_an_expired_membership_cannot_join_the_space(devnet: Devnet) -> None:
+    dave = DelegateSigner(os.urandom(32))
+    minted = devnet.space.mint(dave.user_id, devnet.root_key)
+    devnet.create_user(dave)
+    past = int(time.time()) - 60
+    owner_call(
+        devnet.chain.rpc_url,
+        DEPLOYER_KEY,
+        devnet.chain.space_address,
+        "setExpiresAt(uint256,uint64)",
+        minted.token_id,
+        past,
+    )
+    time.sleep(1.1)  # the positive cache (1 s in this node) forgets dave's membership
+    user_stream = ids.user_stream_id(dave.creator_address)
+    join = pb.UserPayload(
+        user_membership=pb.UserPayload.UserMembership(
+            stream_id=devnet.space_id, op=pb.MembershipOp.SO_JOIN
+        )
+    )
+    error = river_error(devnet, user_stream, make_envelope(dave, join, devnet.ref(user_stream)))
+    assert error.code == Err.PERMISSION_DENIED
+    assert error.tags["reason"] == "MEMBERSHIP_EXPIRED"
 
 
 def test_space_join_is_derived_by_the_node(devnet: Devnet) -> None:
