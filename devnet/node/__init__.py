@@ -9,8 +9,9 @@ devnet.node.server for the options and devnet.stack for starting it from Python.
 Modules: errors (River errors), crypto (envelope checks, node key), state (folded stream state,
 snapshots), streams (a stream in memory), store (SQLite), loading (restart), rules and creation
 (AddEvent and CreateStream rules), entitlements (chain membership), sync (sync sessions),
-core (write path, group commit, miniblocks), service (RPC handlers), connect (Connect over
-ASGI), server (hypercorn and the command line).
+core (write path, group commit, miniblocks), service (RPC handlers), connect (the Connect
+protocol, and its ASGI adapter), http1 (the public port: HTTP/1.1, HTTP/2 relayed to hypercorn),
+server (startup and options), commands (`python -m devnet node|up|down|status`).
 """
 
 from devnet.node.core import DevNode, NodeConfig
