@@ -6,8 +6,6 @@ an admin wallet creates the space and two channels with the client's own create 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from gevent.pool import Pool
 
 from devnet.anvil import Anvil
 from devnet.chain import deploy_river_registry
+from devnet.stack import NodeProcess
 from river_client import ids
 from river_client.chain.registry import NodeStatus
 from river_client.client import RiverClient
@@ -33,40 +32,15 @@ SPACE_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 WALLETS = HDWallets(MNEMONIC)
 
 
-class Node:
-    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
-        self.process = process
-        self.url = url
-
-
 @contextmanager
-def dev_node(db: Path, *options: str) -> Iterator[Node]:
-    """A dev node subprocess on a free port, stopped by PID at the end."""
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "devnet.node", "--port", "0", "--db", str(db), "--no-chain"),
-            *("--admin", WALLETS.wallet(0).address, "--log-level", "WARNING", *options),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("READY "), f"dev node did not start: {line!r}"
-        yield Node(process, line.split()[1])
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def dev_node(db: Path, *options: str) -> Iterator[NodeProcess]:
+    """A dev node on a free port without chain checks; wallet 0 may create spaces."""
+    with NodeProcess(db, admins=(WALLETS.wallet(0).address,), options=options) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     with dev_node(Path(tmp_path_factory.mktemp("river-node")) / "node.sqlite") as started:
         yield started
 
@@ -80,7 +54,7 @@ def make_space(url: str) -> tuple[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def space(node: Node) -> tuple[str, list[str]]:
+def space(node: NodeProcess) -> tuple[str, list[str]]:
     return make_space(node.url)
 
 
@@ -93,7 +67,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def test_two_users_chat_with_threads_reactions_and_edits(
-    node: Node, space: tuple[str, list[str]]
+    node: NodeProcess, space: tuple[str, list[str]]
 ) -> None:
     space_id, (channel, _) = space
     calls: list[tuple[str, str, float, Exception | None]] = []
@@ -175,7 +149,7 @@ def test_stale_miniblock_reference_is_corrected_by_the_node(tmp_path: Path) -> N
 
 
 def test_fifty_clients_post_to_two_channels_and_decrypt_everything(
-    node: Node, space: tuple[str, list[str]]
+    node: NodeProcess, space: tuple[str, list[str]]
 ) -> None:
     space_id, channels = space
     clients = [RiverClient(w.private_key, node.url) for w in WALLETS.wallets(10, 60)]
@@ -217,7 +191,9 @@ def test_fifty_clients_post_to_two_channels_and_decrypt_everything(
         pool.map(lambda c: c.stop(), clients)
 
 
-def test_json_codec_client_posts_pings_and_stops(node: Node, space: tuple[str, list[str]]) -> None:
+def test_json_codec_client_posts_pings_and_stops(
+    node: NodeProcess, space: tuple[str, list[str]]
+) -> None:
     space_id, (_, channel) = space
     erin = RiverClient(WALLETS.wallet(5).private_key, node.url, codec="json")
     erin.start(space_id)
@@ -232,7 +208,7 @@ def test_json_codec_client_posts_pings_and_stops(node: Node, space: tuple[str, l
 
 
 def test_client_on_a_node_found_in_the_registry(
-    node: Node, space: tuple[str, list[str]], anvil: Anvil
+    node: NodeProcess, space: tuple[str, list[str]], anvil: Anvil
 ) -> None:
     space_id, (channel, _) = space
     registry = deploy_river_registry(
