@@ -247,9 +247,11 @@ class SdkPeer:
         *,
         unpack: bool = False,
         retries: int = 0,
+        codec: str = "binary",
         timeout: float = 60.0,
     ) -> JsonObject:
-        """A StreamService call by the SDK's `makeStreamRpcClient` (camelCase method name)."""
+        """A StreamService call by the SDK's `makeStreamRpcClient` (camelCase method name);
+        `codec="json"` speaks Connect JSON as the SDK does under RIVER_DEBUG_TRANSPORT=true."""
         return self.request(
             "rpc",
             timeout=timeout,
@@ -258,6 +260,7 @@ class SdkPeer:
             request=request or {},
             unpack=unpack,
             retries=retries,
+            codec=codec,
         )
 
     def init_user(

@@ -259,3 +259,27 @@ def test_miniblocks_and_a_new_snapshot_pass_the_sdk(sdk_peer: SdkPeer, node_url:
     verified = [sdk_peer.verify_miniblock(mb.SerializeToString()) for mb in miniblocks]
     assert [int(mb["miniblockNum"]) for mb in verified] == list(range(len(verified)))
     assert {event for mb in verified for event in mb["eventIds"]} >= added
+
+
+def test_the_sdk_json_transport(sdk_peer: SdkPeer, node_url: str) -> None:
+    # The SDK's debug transport (RIVER_DEBUG_TRANSPORT=true): Connect JSON with proto field
+    # names and every implicit field emitted.
+    wallet_key, stream_id, _created = _create_metadata_stream(sdk_peer, node_url)
+    response = sdk_peer.rpc(
+        node_url, "getLastMiniblockHash", {"streamId": b64(stream_id)}, codec="json"
+    )["response"]
+    prev = MiniblockRef(hash=unb64(response["hash"]), num=int(response.get("miniblockNum", "0")))
+    assert prev == _last_miniblock(sdk_peer, node_url, stream_id)
+    made = _device_event(sdk_peer, wallet_key, prev)
+    request = {"streamId": b64(stream_id), "event": _envelope_json(str(made["envelope"]))}
+
+    sdk_peer.rpc(node_url, "addEvent", request, codec="json")
+    got = sdk_peer.rpc(
+        node_url, "getStream", {"streamId": b64(stream_id)}, unpack=True, codec="json"
+    )
+    with pytest.raises(SdkPeerError) as refused:
+        sdk_peer.rpc(node_url, "addEvent", {"streamId": b64(stream_id)}, codec="json")
+
+    assert made["eventId"] in got["stream"]["eventIds"] + got["stream"]["minipoolEventIds"]
+    assert refused.value.error["connectCode"] in ("invalid_argument", "failed_precondition")
+    assert refused.value.error["riverError"]

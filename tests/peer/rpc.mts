@@ -24,18 +24,32 @@ import { describeStream } from './envelopes.mts'
 
 const clients = new Map<string, any>()
 
-function rpcClient(url: string, attempts: number, timeoutMs: number): any {
-    const key = `${url} ${attempts} ${timeoutMs}`
+/**
+ * The SDK's client for `url`; with `json` it is made the way the SDK does under
+ * RIVER_DEBUG_TRANSPORT=true: Connect JSON (proto field names, implicit fields emitted).
+ */
+function rpcClient(url: string, attempts: number, timeoutMs: number, json = false): any {
+    const key = `${url} ${attempts} ${timeoutMs} ${json}`
     let client = clients.get(key)
     if (client === undefined) {
-        client = sdk.makeStreamRpcClient(url, undefined, {
-            retryParams: {
-                maxAttempts: attempts,
-                initialRetryDelay: 100,
-                maxRetryDelay: 1000,
-                defaultTimeoutMs: timeoutMs,
-            },
-        })
+        const previous = process.env.RIVER_DEBUG_TRANSPORT
+        process.env.RIVER_DEBUG_TRANSPORT = json ? 'true' : 'false'
+        try {
+            client = sdk.makeStreamRpcClient(url, undefined, {
+                retryParams: {
+                    maxAttempts: attempts,
+                    initialRetryDelay: 100,
+                    maxRetryDelay: 1000,
+                    defaultTimeoutMs: timeoutMs,
+                },
+            })
+        } finally {
+            if (previous === undefined) {
+                delete process.env.RIVER_DEBUG_TRANSPORT
+            } else {
+                process.env.RIVER_DEBUG_TRANSPORT = previous
+            }
+        }
         clients.set(key, client)
     }
     return client
@@ -62,8 +76,8 @@ function numberField(request: Request, name: string, fallback: number): number {
 }
 
 /**
- * `{url, method, request?, unpack?, retries?, timeoutMs?}` → `{response, responseBytes,
- * stream?}`. `method` is the client's camelCase name (info, getStream, createStream, addEvent,
+ * `{url, method, request?, unpack?, retries?, timeoutMs?, codec?}` → `{response, responseBytes,
+ * stream?}`; `codec` "json" speaks Connect JSON instead of binary protobuf. `method` is the client's camelCase name (info, getStream, createStream, addEvent,
  * getLastMiniblockHash, ...); with `unpack` the returned StreamAndCookie goes through the SDK's
  * `unpackStream` (hashes and signatures of miniblocks, snapshot and minipool).
  */
@@ -82,7 +96,11 @@ export async function rpc(request: Request): Promise<unknown> {
         throw new PeerError(`field "request" is not a ${descriptor.input.typeName}: ${String(error)}`)
     }
     const attempts = 1 + numberField(request, 'retries', 0)
-    const client = rpcClient(url, attempts, numberField(request, 'timeoutMs', 30_000))
+    const json = request.codec === 'json'
+    if (request.codec !== undefined && request.codec !== 'json' && request.codec !== 'binary') {
+        throw new PeerError(`field "codec" must be "binary" or "json", got ${JSON.stringify(request.codec)}`)
+    }
+    const client = rpcClient(url, attempts, numberField(request, 'timeoutMs', 30_000), json)
     const response = await client[name](message)
 
     const result: Record<string, unknown> = {
