@@ -238,6 +238,41 @@ def test_posting_needs_channel_membership(devnet: Devnet) -> None:
     assert "not a member" in error.message
 
 
+def test_payload_types_and_membership_transitions(devnet: Devnet) -> None:
+    erin = devnet.member()
+    user_stream = ids.user_stream_id(erin.creator_address)
+
+    def membership(op: int, stream_id: bytes = user_stream) -> pb.Envelope:
+        payload = pb.UserPayload(
+            user_membership=pb.UserPayload.UserMembership(stream_id=devnet.channel_id, op=op)  # type: ignore[arg-type]
+        )
+        return make_envelope(erin, payload, devnet.ref(stream_id))
+
+    wrong_stream = membership(pb.MembershipOp.SO_LEAVE, devnet.channel_id)
+    assert river_error(devnet, devnet.channel_id, wrong_stream).code == Err.INVALID_ARGUMENT
+
+    again = devnet.add(user_stream, membership(pb.MembershipOp.SO_JOIN))
+    assert list(again.new_events) == []  # join -> join is a silent no-op
+
+    left = devnet.add(user_stream, membership(pb.MembershipOp.SO_LEAVE))
+    assert {bytes(e.stream_id) for e in left.new_events} == {user_stream, devnet.channel_id}
+    error = river_error(devnet, devnet.channel_id, devnet.message(erin, "still here?"))
+    assert error.code == Err.PERMISSION_DENIED
+
+    direct = make_envelope(
+        erin,
+        pb.MemberPayload(
+            membership=pb.MemberPayload.Membership(
+                op=pb.MembershipOp.SO_JOIN,
+                user_address=erin.creator_address,
+                initiator_address=erin.creator_address,
+            )
+        ),
+        devnet.ref(devnet.channel_id),
+    )
+    assert river_error(devnet, devnet.channel_id, direct).code == Err.PERMISSION_DENIED
+
+
 def test_membership_is_checked_on_the_chain(devnet: Devnet) -> None:
     bob = DelegateSigner(os.urandom(32))
     with pytest.raises(RiverError) as caught:
