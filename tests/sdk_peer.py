@@ -154,8 +154,10 @@ class SdkPeer:
         with contextlib.suppress(OSError):
             if process.stdin is not None:
                 process.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
+        ready = self._ready.done() and self._ready.exception() is None
+        if ready:  # a peer still importing the SDK does not read its stdin yet
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
