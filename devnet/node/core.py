@@ -6,8 +6,9 @@ writes every row queued so far, then pushes the new events to sync subscribers a
 the waiting requests. So no event is acknowledged or shown to anyone before it is on disk, and
 under load many requests share one commit.
 
-Every `miniblock_interval` seconds each stream with pending events is sealed into a miniblock
-(header signed by the node key, a snapshot every 100 events, 10 for user streams).
+A stream with pending events is sealed into a miniblock `miniblock_interval` seconds after the
+first of them arrived (header signed by the node key, a snapshot every 100 events, 10 for user
+streams).
 """
 
 from __future__ import annotations
@@ -85,7 +86,10 @@ class DevNode:
         self._updates: dict[bytes, list[pb.Envelope]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._commit_scheduled = False
-        self._dirty: set[bytes] = {sid for sid, s in self.streams.items() if s.minipool}
+        # stream id -> when its oldest pending event arrived (monotonic seconds)
+        self._dirty: dict[bytes, float] = {
+            sid: time.monotonic() for sid, s in self.streams.items() if s.minipool
+        }
         self._producer: asyncio.Task[None] | None = None
         self.commits = 0
         self.events_added = 0
@@ -122,7 +126,7 @@ class DevNode:
             event_num = stream.append(parsed)
             if event_num >= 0:
                 self.store.queue_event(stream.stream_id, event_num, parsed.raw)
-                self._dirty.add(stream.stream_id)
+                self._dirty.setdefault(stream.stream_id, time.monotonic())
             self._updates.setdefault(stream.stream_id, []).append(parsed.envelope)
             refs.append(
                 pb.EventRef(
@@ -199,14 +203,26 @@ class DevNode:
 
     # miniblocks -------------------------------------------------------------------------
 
-    def seal(self, stream_ids: list[bytes] | None = None, force_snapshot: bool = False) -> int:
-        """Seal the minipools of the given (default: all pending) streams; returns how many."""
+    def due(self, now: float) -> list[bytes]:
+        """Streams whose oldest pending event has waited a miniblock interval."""
+        interval = self.config.miniblock_interval
+        return [sid for sid, since in self._dirty.items() if now - since >= interval]
+
+    def seal(
+        self,
+        stream_ids: list[bytes] | None = None,
+        force_snapshot: bool = False,
+        automatic: bool = False,
+    ) -> int:
+        """Seal the minipools of the given (default: all pending) streams; returns how many.
+        `automatic` skips streams created with disable_miniblock_creation."""
         sealed = 0
         for stream_id in list(self._dirty) if stream_ids is None else stream_ids:
             stream = self.streams.get(stream_id)
-            if stream is None or (stream.miniblocks_disabled and stream_ids is None):
+            if stream is None or (stream.miniblocks_disabled and automatic):
+                self._dirty.pop(stream_id, None)
                 continue
-            self._dirty.discard(stream_id)
+            self._dirty.pop(stream_id, None)
             if not stream.minipool and not force_snapshot:
                 continue
             info, row = stream.seal(self.key, force_snapshot)
@@ -219,10 +235,15 @@ class DevNode:
         return sealed
 
     async def _produce(self) -> None:
+        # Each stream is sealed one interval after its first pending event, so the work of
+        # many busy streams spreads over the interval instead of landing in one loop turn.
+        tick = self.config.miniblock_interval / 10
         while True:
-            await asyncio.sleep(self.config.miniblock_interval)
+            await asyncio.sleep(tick)
             try:
-                self.seal()
+                due = self.due(time.monotonic())
+                if due:
+                    self.seal(due, automatic=True)
             except Exception:
                 logger.exception("sealing miniblocks failed")
 

@@ -14,7 +14,8 @@ the Membership event into the target stream), and joining a space or channel nee
 space membership on the chain.
 
 Not supported: invites into streams by other users (UserMembershipAction), DMs, GDMs and
-media streams, pins, tips and blockchain transactions.
+media streams, pins, tips and blockchain transactions, and the real node's per-message chain
+entitlement checks (Write/React on the channel): here a joined member may post.
 """
 
 from __future__ import annotations
