@@ -253,6 +253,11 @@ class RiverClient(StreamRpc):
         """Encrypt a ChannelMessage and add it to a channel; returns the event id (hex)."""
         channel = ids.stream_id_bytes(channel_id)
         state = self.follow(channel)
+        if self.keys.store.outbound(channel) is None:
+            # a new session goes to the members the node knows now, not to a lagging view
+            fresh = self.get_stream(channel)
+            if fresh is not None:
+                state.members = load_state(fresh).members
         encrypted = self.keys.encrypt(channel, state.members, message)
         tags = pb.Tags(message_interaction_type=_INTERACTION[kind])
         thread = message.post.thread_id if message.WhichOneof("payload") == "post" else ""
@@ -326,13 +331,10 @@ class RiverClient(StreamRpc):
         waiter = (predicate, result)
         self._waiters.append(waiter)
         try:
-            found: ReceivedMessage | None = result.get(timeout=timeout)
+            found: ReceivedMessage | None = result.wait(timeout)
             return found
-        except Exception:
-            return None
         finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            self._waiters.remove(waiter)
 
     # -- incoming events -----------------------------------------------------------------------
 
@@ -390,8 +392,6 @@ class RiverClient(StreamRpc):
                 self.on_message(received)
             except Exception:
                 logger.exception("on_message hook failed")
-
-    # -- shutdown ------------------------------------------------------------------------------
 
     def stop(self) -> None:
         """Cancel the sync session (the transport stays open if it was shared)."""

@@ -79,7 +79,8 @@ def test_two_users_chat_with_threads_reactions_and_edits(
             user.start(space_id)
             user.join_space(space_id)
             user.join_channel(channel)
-        assert {alice.user_id, bob.user_id} <= alice.members(channel)
+        both = {alice.user_id, bob.user_id}
+        wait_until(lambda: both <= alice.members(channel), 5, "bob's join to reach alice")
 
         root = alice.post(channel, "kickoff")
         reply = bob.reply(channel, root, "in the thread")
@@ -109,6 +110,7 @@ def test_two_users_chat_with_threads_reactions_and_edits(
         wait_until(lambda: len(carol.messages(channel)) == 4, 15, "carol to decrypt the history")
         found = carol.wait_for_message(lambda m: m.text == "in the thread", timeout=1)
         assert found is not None and found.thread_id == root
+        assert carol.wait_for_message(lambda m: m.text == "never sent", timeout=0.1) is None
         history = carol.timeline(channel, history_miniblocks=10)
         assert {root, reply, reaction, edit} <= {m.event_id for m in history}
         carol.stop()
