@@ -22,6 +22,7 @@ from sdk_peer import SdkPeer, b64, unb64
 from devnet.stack import NodeProcess
 from river_client import ids
 from river_client.client import RiverClient
+from river_client.messages import ReceivedMessage
 from river_client.proto import protocol_pb2 as pb
 from river_client.signing import WalletSigner
 
@@ -135,6 +136,32 @@ def test_sdk_and_our_client_read_each_other(sdk_peer: SdkPeer, node_url: str) ->
         assert received is not None, "our client did not decrypt the SDK's message"
         assert received.event_id == sent["eventId"]
         assert received.sender == sdk_user["userId"]
+
+        root = sent["eventId"]
+        reply = sdk_peer.request(
+            "client-send", handle=handle, streamId=channel_id.hex(), text="a reply", threadId=root
+        )
+        reaction = sdk_peer.request(
+            "client-react", handle=handle, streamId=channel_id.hex(), refEventId=root, reaction="🔥"
+        )
+        edit = sdk_peer.request(
+            "client-edit", handle=handle, streamId=channel_id.hex(), refEventId=root, text="edited"
+        )
+        wanted = {reply["eventId"], reaction["eventId"], edit["eventId"]}
+        deadline = time.monotonic() + 15
+        got: dict[str, ReceivedMessage] = {}
+        while set(got) != wanted and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+            got = {m.event_id: m for m in ours.messages(channel_id) if m.event_id in wanted}
+        assert set(got) == wanted, "our client did not decrypt the SDK's reply, reaction, edit"
+        assert (got[reply["eventId"]].kind, got[reply["eventId"]].thread_id) == ("post", root)
+        assert got[reaction["eventId"]].kind == "reaction"
+        assert (got[reaction["eventId"]].ref_event_id, got[reaction["eventId"]].text) == (
+            root,
+            "🔥",
+        )
+        assert got[edit["eventId"]].kind == "edit"
+        assert (got[edit["eventId"]].ref_event_id, got[edit["eventId"]].text) == (root, "edited")
 
         posted = ours.post(channel_id, "from our client")
         seen = sdk_peer.request(

@@ -151,6 +151,27 @@ export async function clientSend(request: Request): Promise<unknown> {
     return { eventId: result.eventId }
 }
 
+/** `{handle, streamId, refEventId, reaction}` → an encrypted reaction to a message. */
+export async function clientReact(request: Request): Promise<unknown> {
+    const { client } = peerClient(request)
+    const result = await client.sendChannelMessage_Reaction(requireString(request, 'streamId'), {
+        refEventId: requireString(request, 'refEventId'),
+        reaction: requireString(request, 'reaction'),
+    })
+    return { eventId: result.eventId }
+}
+
+/** `{handle, streamId, refEventId, text}` → an encrypted edit replacing a post's text. */
+export async function clientEdit(request: Request): Promise<unknown> {
+    const { client } = peerClient(request)
+    const result = await client.sendChannelMessage_Edit_Text(
+        requireString(request, 'streamId'),
+        requireString(request, 'refEventId'),
+        { content: { body: requireString(request, 'text'), mentions: [], attachments: [] } },
+    )
+    return { eventId: result.eventId }
+}
+
 /**
  * `{handle, streamId?, text?, count?, timeoutMs?}` → the messages this client decrypted so far,
  * waiting until one has `text` as body or `count` of them arrived (default: return at once).

@@ -49,6 +49,8 @@ const commands: Record<string, Handler> = {
     'client-create-channel': client.clientCreateChannel,
     'client-join': client.clientJoin,
     'client-send': client.clientSend,
+    'client-react': client.clientReact,
+    'client-edit': client.clientEdit,
     'client-messages': client.clientMessages,
     'client-stop': client.clientStop,
 }
