@@ -16,7 +16,10 @@ one core of clients can out-post the node. Measured:
   no work in the request); `add_event_vs_info` is the ratio of the two.
 
 Goals: >= 1000 AddEvent/s (saturated) and p99 delivery < 50 ms at 1000 posts/s. Node CPU per
-call is the node process's CPU time over the calls it answered. The last line is JSON.
+call is the node process's CPU time over the calls it answered. On a shared machine the tail
+latency includes time the node waits for its CPU: `node_preempted_while_paced` (involuntary
+context switches of the node) and `load_average_1m` say how busy the machine was. The last line
+is JSON.
 
     python benchmarks/bench_devnode.py [--clients 100] [--seconds 10] [--channels 4]
 """
@@ -222,6 +225,8 @@ async def measure(url: str, node_pid: int, args: argparse.Namespace) -> dict[str
 
     node = psutil.Process(node_pid)
 
+    preempted: list[int] = []
+
     async def phase(work: Callable[[int, Connection, float], Awaitable[int]]) -> tuple:
         """(calls per second, node CPU microseconds per call, delivery latencies)."""
         await run_clients(url, args.clients, 1.0, work)  # warm-up
@@ -229,8 +234,10 @@ async def measure(url: str, node_pid: int, args: argparse.Namespace) -> dict[str
         for channel in channels:
             channel.latencies_ms.clear()
         cpu_before, started = node.cpu_times(), time.perf_counter()
+        switches = node.num_ctx_switches().involuntary
         calls = await run_clients(url, args.clients, args.seconds, work)
         elapsed, cpu_after = time.perf_counter() - started, node.cpu_times()
+        preempted.append(node.num_ctx_switches().involuntary - switches)
         await asyncio.sleep(0.5)  # the last deliveries
         cpu = cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system
         latencies = sorted(x for c in channels for x in c.latencies_ms)
@@ -266,6 +273,8 @@ async def measure(url: str, node_pid: int, args: argparse.Namespace) -> dict[str
         "delivery_p50_ms": percentile(paced, 0.5),
         "delivery_p99_ms": percentile(paced, 0.99),
         "delivered": len(paced),
+        "node_preempted_while_paced": preempted[-1],
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "goal_add_event_per_s": 1000,
         "goal_delivery_p99_ms": 50,
     }
