@@ -283,3 +283,36 @@ def test_the_sdk_json_transport(sdk_peer: SdkPeer, node_url: str) -> None:
     assert made["eventId"] in got["stream"]["eventIds"] + got["stream"]["minipoolEventIds"]
     assert refused.value.error["connectCode"] in ("invalid_argument", "failed_precondition")
     assert refused.value.error["riverError"]
+
+
+def test_an_expired_delegate_trips_the_sdk_expiry_check(sdk_peer: SdkPeer, node_url: str) -> None:
+    wallet_key, stream_id, _created = _create_metadata_stream(sdk_peer, node_url)
+    prev = _last_miniblock(sdk_peer, node_url, stream_id)
+    expired = sdk_peer.make_envelope(
+        wallet_key,
+        {"userMetadataPayload": {"encryptionDevice": {"deviceKey": "dk", "fallbackKey": "fk"}}},
+        delegate_private_key=os.urandom(32),
+        expiry_epoch_ms=int(time.time() * 1000) - 60_000,
+        prev_miniblock_hash=prev.hash,
+        prev_miniblock_num=prev.num,
+    )
+
+    with pytest.raises(SdkPeerError) as refused:
+        _add(sdk_peer, node_url, stream_id, str(expired["envelope"]))
+
+    # The SDK's expiryInterceptor recognises an expired delegate by this text alone.
+    assert "event delegate has expired" in refused.value.error["message"]
+    assert refused.value.error["riverError"] == "PERMISSION_DENIED"
+
+
+def test_the_same_event_twice_is_a_silent_success(sdk_peer: SdkPeer, node_url: str) -> None:
+    wallet_key, stream_id, _created = _create_metadata_stream(sdk_peer, node_url)
+    made = _device_event(sdk_peer, wallet_key, _last_miniblock(sdk_peer, node_url, stream_id))
+
+    _add(sdk_peer, node_url, stream_id, str(made["envelope"]))
+    again = _add(sdk_peer, node_url, stream_id, str(made["envelope"]))
+
+    assert again["response"].get("newEvents", []) == []
+    stream = sdk_peer.rpc(node_url, "getStream", {"streamId": b64(stream_id)}, unpack=True)
+    found = stream["stream"]["eventIds"] + stream["stream"]["minipoolEventIds"]
+    assert found.count(made["eventId"]) == 1
