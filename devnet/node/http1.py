@@ -8,7 +8,7 @@ bodies, and chunked responses for SyncStreams. Serving HTTP/1.1 directly from an
 Protocol costs a fraction of a general ASGI server per request, which is most of a small
 request's cost.
 
-Not supported on HTTP/1.1: chunked request bodies (411), `Expect: 100-continue`, upgrades.
+Not supported on HTTP/1.1: chunked request bodies (411), upgrades.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class Http1Connection(asyncio.Protocol):
         self.worker: asyncio.Task[None] | None = None
         self.streaming = False
         self.closed = False
+        self.continued = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -147,7 +148,12 @@ class Http1Connection(asyncio.Protocol):
                 self._fail(400, b"request too large")
                 return
             if len(self.buffer) < end + 4 + length:
+                expects = headers.get(b"expect", b"").lower() == b"100-continue"
+                if expects and not self.continued and self.transport is not None:
+                    self.continued = True  # curl waits for this before sending a large body
+                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return
+            self.continued = False
             body = bytes(self.buffer[end + 4 : end + 4 + length])
             del self.buffer[: end + 4 + length]
             keep_alive = headers.get(b"connection", b"").lower() != b"close" and (
