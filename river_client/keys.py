@@ -13,8 +13,11 @@ decrypted again when their session arrives. A message still undecryptable after
 `solicit_delay` makes the client post a KeySolicitation to the stream; members holding the
 keys answer it after the SDK's random delay with an inbox delivery and a KeyFulfillment.
 
-Not supported: acknowledging the inbox (UserInboxPayload.Ack), ephemeral solicitations,
-several devices per user on the sending side (other devices of one's own user get no keys).
+Imported keys are acknowledged on the own inbox (UserInboxPayload.Ack with the inbox's latest
+miniblock), at most once per `ack_interval` seconds.
+
+Not supported: ephemeral solicitations, several devices per user on the sending side (other
+devices of one's own user get no keys).
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class Node(Protocol):
 
     def add_event_on(self, stream_id: bytes, payload: object, ref: MiniblockRef | None) -> str: ...
 
+    def known_miniblock(self, stream_id: bytes) -> MiniblockRef | None: ...
+
 
 class KeyExchange:
     """The device, the session store and the key traffic of one client."""
@@ -84,6 +89,7 @@ class KeyExchange:
         share_concurrency: int = 8,
         solicit_delay: float = 3.0,
         respond_delay_scale: float = 1.0,
+        ack_interval: float = 10.0,
     ) -> None:
         self.node = node
         self.address = address
@@ -93,6 +99,9 @@ class KeyExchange:
         self.share_concurrency = share_concurrency
         self.solicit_delay = solicit_delay
         self.respond_delay_scale = respond_delay_scale
+        self.ack_interval = ack_interval
+        self.acks = 0
+        self._ack_scheduled = False
         self._locks: dict[bytes, Semaphore] = {}
         self._devices: dict[bytes, list[UserDevice]] = {}
         self._pending: dict[str, list[tuple[bytes, ParsedEvent]]] = {}
@@ -205,6 +214,31 @@ class KeyExchange:
         for session_id in imported:
             for stream_id, waiting in self._pending.pop(session_id, []):
                 self.handle_channel_message(stream_id, waiting)
+        if imported:
+            self._ack_later()
+
+    def _ack_later(self) -> None:
+        if self._ack_scheduled or self.ack_interval <= 0:
+            return
+        self._ack_scheduled = True
+
+        def ack() -> None:
+            gevent.sleep(self.ack_interval)
+            self._ack_scheduled = False
+            inbox = user_inbox_stream_id(self.address)
+            ref = self.node.known_miniblock(inbox)
+            if ref is None:
+                return
+            payload = pb.UserInboxPayload.Ack(
+                device_key=self.device.device_key, miniblock_num=ref.num
+            )
+            try:
+                self.node.add_event_on(inbox, pb.UserInboxPayload(ack=payload), None)
+                self.acks += 1
+            except RiverClientError as exc:
+                logger.info("inbox ack failed: %s", exc)
+
+        gevent.spawn(ack)
 
     @property
     def pending_count(self) -> int:

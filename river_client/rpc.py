@@ -92,6 +92,10 @@ class StreamRpc:
         envelope, _ = add_event(send, build, ref, on_ref=learn)
         return bytes(envelope.hash).hex()
 
+    def known_miniblock(self, stream_id: bytes) -> MiniblockRef | None:
+        """The latest miniblock seen for a stream (from cookies, headers and node errors)."""
+        return self.miniblocks.get(stream_id)
+
     def add_event(self, stream_id: bytes, payload: Any, tags: pb.Tags | None = None) -> str:
         """AddEvent on the latest miniblock known for the stream."""
         return self.add_event_on(stream_id, payload, None, tags)

@@ -75,6 +75,7 @@ def test_two_users_chat_with_threads_reactions_and_edits(
     alice = RiverClient(WALLETS.wallet(1).private_key, node.url, on_call=lambda *c: calls.append(c))
     bob = RiverClient(WALLETS.wallet(2).private_key, [node.url], on_message=seen.append)
     try:
+        bob.keys.ack_interval = 0.2
         for user in (alice, bob):
             user.start(space_id)
             user.join_space(space_id)
@@ -95,6 +96,7 @@ def test_two_users_chat_with_threads_reactions_and_edits(
         assert by_id[reaction].reaction == "👍" and by_id[reaction].ref_event_id == root
         assert by_id[edit].kind == "edit" and by_id[edit].text == "kickoff (edited)"
         assert [m.event_id for m in seen] == [m.event_id for m in bob.messages(channel)]
+        wait_until(lambda: bob.keys.acks == 1, 5, "bob to acknowledge the keys in his inbox")
 
         names = {name for kind, name, _, error in calls if error is None}
         assert kind_is_river(calls)
