@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class DevNode:
         self.started_at = time.time()
         self._updates: dict[bytes, list[pb.Envelope]] = {}
         self._waiters: list[asyncio.Future[None]] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._commit_scheduled = False
         # stream id -> when its oldest pending event arrived (monotonic seconds)
         self._dirty: dict[bytes, float] = {
@@ -160,6 +162,15 @@ class DevNode:
         self._schedule_commit()
         await future
 
+    def has_pending(self, stream_id: bytes) -> bool:
+        """True while events or a miniblock of the stream wait for the next commit."""
+        return stream_id in self._updates
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` right after the next commit has been published."""
+        self._after_commit.append(callback)
+        self._schedule_commit()
+
     def _schedule_commit(self) -> None:
         if not self._commit_scheduled:
             self._commit_scheduled = True
@@ -184,6 +195,9 @@ class DevNode:
                     waiter.set_exception(error)
             return
         self._publish(updates)
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)

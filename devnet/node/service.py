@@ -205,6 +205,10 @@ class StreamService:
     def _add_to_sync(
         self, session: SyncSession, cookie: pb.SyncCookie
     ) -> pb.SyncStreamOpStatus | None:
+        """Subscribe the session and send it what it missed since the cookie.
+
+        A stream with writes waiting for the commit is attached right after that commit, so
+        the backfill holds only committed events and none of them comes twice."""
         stream_id = bytes(cookie.stream_id)
         stream = self.node.streams.get(stream_id)
         if stream is None:
@@ -214,9 +218,18 @@ class StreamService:
                 message="stream not found",
                 node_address=self.node.key.address,
             )
-        session.streams.add(stream_id)
-        stream.subscribers.add(session)
-        session.send(update_body(self.stream_since(stream, cookie)))
+
+        def attach() -> None:
+            if session.id not in self.node.syncs.sessions:
+                return
+            session.streams.add(stream_id)
+            stream.subscribers.add(session)
+            session.send(update_body(self.stream_since(stream, cookie)))
+
+        if self.node.has_pending(stream_id):
+            self.node.after_commit(attach)
+        else:
+            attach()
         return None
 
     def _drop(self, session: SyncSession) -> None:
