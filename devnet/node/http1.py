@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MAX_HEAD_BYTES = 64 * 1024
+MAX_UNSENT_BYTES = 64 << 20  # a sync client this far behind is disconnected
 REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 411: b"Length Required"}
 
 Request = tuple[str, str, dict[bytes, bytes], bytes, bool]
@@ -193,6 +194,10 @@ class Http1Connection(asyncio.Protocol):
         try:
             async for chunk in reply.frames:
                 if self.closed:
+                    break
+                if transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
+                    logger.warning("dropping a sync stream whose client does not read")
+                    transport.close()
                     break
                 transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             if not self.closed:
