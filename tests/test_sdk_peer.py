@@ -10,7 +10,9 @@ import psutil
 import pytest
 from sdk_peer import JsonObject, SdkPeer, SdkPeerError, SdkPeerUnavailableError, b64, wait
 
-from river_client.events import river_hash
+from river_client.events import make_envelope, river_hash
+from river_client.proto import protocol_pb2 as pb
+from river_client.signing import WalletSigner
 
 pytest_plugins = ("sdk_peer",)
 
@@ -61,3 +63,14 @@ def _group_members(group: int) -> list[int]:
         except (ProcessLookupError, psutil.NoSuchProcess):
             continue
     return members
+
+
+def test_envelope_bytes_as_hex(sdk_peer: SdkPeer) -> None:
+    envelope = make_envelope(
+        WalletSigner(os.urandom(32)),
+        pb.UserPayload(inception=pb.UserPayload.Inception(stream_id=b"\xa8" + bytes(31))),
+    )
+
+    parsed = sdk_peer.request("verify-envelope", envelopeHex=envelope.SerializeToString().hex())
+
+    assert parsed["eventId"] == envelope.hash.hex()

@@ -3,7 +3,8 @@
  * and stream verification (`unpackEnvelope`, `unpackMiniblock`, `unpackStream`), event building
  * (`makeEvent` with `makeSignerContext`), the River hash and the stream id helpers.
  *
- * Bytes travel as base64 (as in protobuf JSON), keys and ids as hex. Wire facts:
+ * Bytes travel as base64 (as in protobuf JSON; messages to check may come as `<field>Hex` too),
+ * keys and ids as hex. Wire facts:
  * research/river-protocol.md §2 (ids) and §3 (envelope, hash, signature, delegate).
  */
 import {
@@ -35,8 +36,10 @@ function unpackOpts(request: Request): UnpackOpts {
     }
 }
 
+/** Message bytes from `<name>` (base64) or `<name>Hex` (hex), decoded with `schema`. */
 function decodeBytes(request: Request, name: string, schema: unknown): unknown {
-    const bytes = fromBase64(requireString(request, name))
+    const hex = optionalString(request, `${name}Hex`)
+    const bytes = hex !== undefined ? fromHex(hex) : fromBase64(requireString(request, name))
     try {
         return protobuf.fromBinary(schema, bytes)
     } catch (error) {
