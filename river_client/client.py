@@ -3,10 +3,8 @@
 Usage::
 
     client = RiverClient(wallet_private_key, "http://127.0.0.1:5157", on_message=print)
-    client.start(space_id)                  # user streams (created with the spaceId metadata),
-                                            # device key published, sync running
-    client.join_space(space_id)
-    client.join_channel(channel_id)
+    client.start(space_id)      # user streams (spaceId metadata), device key, sync
+    client.join_space(space_id); client.join_channel(channel_id)
     event_id = client.post(channel_id, "hello")
     client.reply(channel_id, event_id, "in the thread")
     client.react(channel_id, event_id, "👍")
@@ -92,6 +90,7 @@ class RiverClient(StreamRpc):
         solicit_delay: float = 3.0,
         respond_delay_scale: float = 1.0,
     ) -> None:
+        self._owns_transport = not isinstance(node, ConnectTransport)
         if isinstance(node, ConnectTransport):
             transport = node
         else:
@@ -394,5 +393,7 @@ class RiverClient(StreamRpc):
                 logger.exception("on_message hook failed")
 
     def stop(self) -> None:
-        """Cancel the sync session (the transport stays open if it was shared)."""
+        """Cancel the sync session; close the transport unless it was given (shared)."""
         self.sync.stop()
+        if self._owns_transport:
+            self.transport.close()
