@@ -144,8 +144,12 @@ class Http1Connection(asyncio.Protocol):
             if b"chunked" in headers.get(b"transfer-encoding", b""):
                 self._fail(411, b"send the body with a content-length")
                 return
-            length = int(headers.get(b"content-length", b"0") or 0)
-            if length > MAX_REQUEST_BYTES:
+            try:
+                length = int(headers.get(b"content-length", b"0") or 0)
+            except ValueError:
+                self._fail(400, b"bad content-length")
+                return
+            if length > MAX_REQUEST_BYTES or length < 0:
                 self._fail(400, b"request too large")
                 return
             if len(self.buffer) < end + 4 + length:
