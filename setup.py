@@ -3,7 +3,8 @@
 The `.proto` files are the source of truth; the generated `_pb2.py` modules and their `.pyi`
 stubs are build products, written beside the schema by protoc from the grpcio-tools package.
 Files import each other by their path from the project root, so the generated modules import
-each other as `river_client.proto.<name>_pb2`.
+each other as `river_client.proto.<name>_pb2`; protobuf's well-known types (Timestamp, Empty)
+come from the include folder that grpcio-tools ships.
 """
 
 from pathlib import Path
@@ -17,7 +18,10 @@ PROTO_DIR = ROOT / "river_client" / "proto"
 
 def compile_protos() -> None:
     """Run protoc on every schema file whose Python module is missing or older."""
+    import grpc_tools
     from grpc_tools import protoc
+
+    well_known_types = Path(grpc_tools.__file__).resolve().parent / "_proto"
 
     for proto in sorted(PROTO_DIR.glob("*.proto")):
         generated = proto.with_name(proto.stem + "_pb2.py")
@@ -27,6 +31,7 @@ def compile_protos() -> None:
             [
                 "protoc",
                 f"--proto_path={ROOT}",
+                f"--proto_path={well_known_types}",
                 f"--python_out={ROOT}",
                 f"--pyi_out={ROOT}",
                 str(proto.relative_to(ROOT)),
