@@ -332,6 +332,39 @@ def test_space_join_is_derived_by_the_node(devnet: Devnet) -> None:
     assert (carol.creator_address, bytes.fromhex(devnet.node.node_address[2:])) in joins
 
 
+def test_snapshots_keep_open_key_solicitations(devnet: Devnet) -> None:
+    frank, grace = devnet.member(), devnet.member()
+    ask = pb.MemberPayload.KeySolicitation(
+        device_key="frank-device", fallback_key="fb", session_ids=["s1", "s2"]
+    )
+    devnet.add(
+        devnet.channel_id,
+        make_envelope(frank, pb.MemberPayload(key_solicitation=ask), devnet.ref(devnet.channel_id)),
+    )
+
+    def solicitations() -> list[list[str]]:
+        force = ["make_miniblock", devnet.channel_id.hex(), "true"]
+        devnet.call("Info", pb.InfoRequest(debug=force), pb.InfoResponse)
+        stream = devnet.call(
+            "GetStream", pb.GetStreamRequest(stream_id=devnet.channel_id), pb.GetStreamResponse
+        ).stream  # type: ignore[attr-defined]
+        snapshot = pb.Snapshot.FromString(stream.snapshot.event)
+        member = next(m for m in snapshot.members.joined if m.user_address == frank.creator_address)
+        return [list(s.session_ids) for s in member.solicitations]
+
+    assert solicitations() == [["s1", "s2"]]
+    answer = pb.MemberPayload.KeyFulfillment(
+        user_address=frank.creator_address, device_key="frank-device", session_ids=["s1"]
+    )
+    devnet.add(
+        devnet.channel_id,
+        make_envelope(
+            grace, pb.MemberPayload(key_fulfillment=answer), devnet.ref(devnet.channel_id)
+        ),
+    )
+    assert solicitations() == [["s2"]]
+
+
 def test_json_codec(devnet: Devnet) -> None:
     transport = ConnectTransport(devnet.node.url, codec="json")
     try:

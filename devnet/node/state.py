@@ -8,13 +8,21 @@ source of snapshots) and one that also includes the minipool (what rules check).
 Stream types by the first byte of the id: user a8, settings a5, metadata ad, inbox a1,
 space 10, channel 20. Owners are joined to their own user-type streams from the inception on.
 
-Not supported in snapshots: usernames, display names, key solicitations, pins, inbox device
-summaries; clients still see those events in the miniblocks after the snapshot.
+Members carry their open key solicitations (a new solicitation of a device replaces its older
+one; a fulfillment removes the session ids it answered, and the solicitation once none is left),
+so a client loading a stream from its snapshot still sees who waits for keys.
+
+Not supported in snapshots: usernames, display names, pins, inbox device summaries; clients
+still see those events in the miniblocks after the snapshot.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from river_client.proto import protocol_pb2 as pb
+
+Solicitation = pb.MemberPayload.KeySolicitation
 
 USER_PREFIXES = {0xA8: "user_payload", 0xA5: "user_settings_payload"}
 USER_PREFIXES.update({0xAD: "user_metadata_payload", 0xA1: "user_inbox_payload"})
@@ -33,6 +41,15 @@ JOIN = pb.MembershipOp.SO_JOIN
 LEAVE = pb.MembershipOp.SO_LEAVE
 
 
+@dataclass
+class Member:
+    """A joined member: when it joined, and its open key solicitations."""
+
+    miniblock_num: int
+    event_num: int
+    solicitations: list[Solicitation] = field(default_factory=list)
+
+
 def is_user_stream(stream_id: bytes) -> bool:
     return stream_id[0] in USER_PREFIXES
 
@@ -49,13 +66,13 @@ class StreamState:
         self.stream_id = stream_id
         self.payload_kind = PAYLOAD_FOR_PREFIX[stream_id[0]]
         self.inception = inception
-        self.members: dict[bytes, tuple[int, int]] = {}
+        self.members: dict[bytes, Member] = {}
         self.memberships: dict[bytes, pb.UserPayload.UserMembership] = {}
         self.channels: dict[bytes, pb.SpacePayload.ChannelMetadata] = {}
         self.devices: list[pb.UserMetadataPayload.EncryptionDevice] = []
         self.encryption_algorithm: str | None = None
         if is_user_stream(stream_id):
-            self.members[stream_owner(stream_id)] = (0, 0)
+            self.members[stream_owner(stream_id)] = Member(0, 0)
 
     def is_member(self, address: bytes) -> bool:
         return address in self.members
@@ -69,7 +86,7 @@ class StreamState:
         """Fold one event into the state."""
         kind = event.WhichOneof("payload")
         if kind == "member_payload":
-            self._apply_member(event.member_payload, event_num, miniblock_num)
+            self._apply_member(event, event_num, miniblock_num)
         elif kind == "user_payload" and event.user_payload.HasField("user_membership"):
             membership = event.user_payload.user_membership
             entry = pb.UserPayload.UserMembership()
@@ -97,12 +114,13 @@ class StreamState:
             self.devices.append(entry_device)
             del self.devices[:-MAX_DEVICES]
 
-    def _apply_member(self, member: pb.MemberPayload, event_num: int, miniblock_num: int) -> None:
+    def _apply_member(self, event: pb.StreamEvent, event_num: int, miniblock_num: int) -> None:
+        member = event.member_payload
         content = member.WhichOneof("content")
         if content == "membership":
             address = bytes(member.membership.user_address)
             if member.membership.op == JOIN:
-                self.members.setdefault(address, (miniblock_num, event_num))
+                self.members.setdefault(address, Member(miniblock_num, event_num))
             elif member.membership.op == LEAVE:
                 self.members.pop(address, None)
         elif content == "encryption_algorithm":
@@ -110,14 +128,43 @@ class StreamState:
             self.encryption_algorithm = (
                 algorithm.algorithm if algorithm.HasField("algorithm") else None
             )
+        elif content == "key_solicitation" and not event.ephemeral:
+            joined = self.members.get(bytes(event.creator_address))
+            if joined is not None:
+                asked = member.key_solicitation
+                joined.solicitations = [
+                    s for s in joined.solicitations if s.device_key != asked.device_key
+                ]
+                copy = Solicitation()
+                copy.CopyFrom(asked)
+                joined.solicitations.append(copy)
+        elif content == "key_fulfillment" and not event.ephemeral:
+            fulfillment = member.key_fulfillment
+            joined = self.members.get(bytes(fulfillment.user_address))
+            if joined is not None:
+                answered = set(fulfillment.session_ids)
+                kept = []
+                for solicitation in joined.solicitations:
+                    if solicitation.device_key == fulfillment.device_key:
+                        remaining = [i for i in solicitation.session_ids if i not in answered]
+                        if not remaining:
+                            continue
+                        del solicitation.session_ids[:]
+                        solicitation.session_ids.extend(remaining)
+                        solicitation.is_new_device = False
+                    kept.append(solicitation)
+                joined.solicitations = kept
 
     def to_snapshot(self) -> pb.Snapshot:
         """The Snapshot message of this state."""
         snapshot = pb.Snapshot()
         for address in sorted(self.members):
-            miniblock_num, event_num = self.members[address]
+            member = self.members[address]
             snapshot.members.joined.add(
-                user_address=address, miniblock_num=miniblock_num, event_num=event_num
+                user_address=address,
+                miniblock_num=member.miniblock_num,
+                event_num=member.event_num,
+                solicitations=member.solicitations,
             )
         if self.encryption_algorithm is not None:
             snapshot.members.encryption_algorithm.algorithm = self.encryption_algorithm
@@ -141,7 +188,8 @@ class StreamState:
         """Rebuild a state from a snapshot (and the stream's inception event)."""
         state = cls(stream_id, inception)
         state.members = {
-            bytes(m.user_address): (m.miniblock_num, m.event_num) for m in snapshot.members.joined
+            bytes(m.user_address): Member(m.miniblock_num, m.event_num, list(m.solicitations))
+            for m in snapshot.members.joined
         }
         if snapshot.members.encryption_algorithm.HasField("algorithm"):
             state.encryption_algorithm = snapshot.members.encryption_algorithm.algorithm
