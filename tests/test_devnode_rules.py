@@ -318,6 +318,35 @@ def test_an_expired_membership_cannot_join_the_space(devnet: Devnet) -> None:
     assert error.tags["reason"] == "MEMBERSHIP_EXPIRED"
 
 
+def test_user_stream_creation_parameters(devnet: Devnet) -> None:
+    wallet_key = os.urandom(32)
+    henry = devnet.member(wallet_key, join_channel=False)
+    settings_id = ids.user_settings_stream_id(henry.creator_address)
+    inception = pb.UserSettingsPayload(
+        inception=pb.UserSettingsPayload.Inception(stream_id=settings_id)
+    )
+
+    def create(envelope: pb.Envelope, **metadata: bytes) -> None:
+        request = pb.CreateStreamRequest(
+            stream_id=settings_id, events=[envelope], metadata=metadata
+        )
+        devnet.call("CreateStream", request, pb.CreateStreamResponse)
+
+    with pytest.raises(RiverError) as caught:
+        create(make_envelope(henry, inception))  # no spaceId
+    assert caught.value.code == Err.PERMISSION_DENIED
+    with pytest.raises(RiverError) as caught:
+        create(
+            make_envelope(henry, inception, devnet.ref(devnet.channel_id)), spaceId=devnet.space_id
+        )
+    assert caught.value.code == Err.BAD_STREAM_CREATION_PARAMS
+    someone_else = DelegateSigner(os.urandom(32))
+    with pytest.raises(RiverError) as caught:
+        create(make_envelope(someone_else, inception), spaceId=devnet.space_id)
+    assert caught.value.code == Err.BAD_STREAM_CREATION_PARAMS
+    create(make_envelope(henry, inception), spaceId=devnet.space_id)
+
+
 def test_space_join_is_derived_by_the_node(devnet: Devnet) -> None:
     carol = devnet.member()  # joined the channel, which implies the space
     space = devnet.call(
