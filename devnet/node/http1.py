@@ -1,14 +1,19 @@
-"""The node's public port: a lean HTTP/1.1 server, with HTTP/2 connections relayed to hypercorn.
+"""The node's public port: HTTP/1.1 parsed by httptools, HTTP/2 connections relayed to hypercorn.
 
 Each connection is looked at once: if it opens with the HTTP/2 connection preface (cleartext
 HTTP/2 with prior knowledge, what the Towns SDK's Node client speaks), its bytes are relayed
 both ways to hypercorn on an internal 127.0.0.1 port; otherwise it is served here as HTTP/1.1
-(what river_client and curl speak), with keep-alive, pipelining, `content-length` request
-bodies, and chunked responses for SyncStreams. Serving HTTP/1.1 directly from an asyncio
-Protocol costs a fraction of a general ASGI server per request, which is most of a small
-request's cost.
+(what river_client and curl speak). Requests are parsed by httptools (bindings to llhttp, the C
+parser of Node.js, as uvicorn uses it): keep-alive, pipelining, `content-length` and chunked
+request bodies (at most MAX_REQUEST_BYTES), heads of at most about MAX_HEAD_BYTES, and
+`Expect: 100-continue`. A malformed or oversized request gets a 400, after the answers to the
+requests before it, and the connection closes. Responses are formatted here: a body with its
+`content-length`, or chunked for SyncStreams. Serving HTTP/1.1 from an asyncio Protocol costs a
+fraction of a general ASGI server per request, which is most of a small request's cost; the
+parser in C costs no more than a hand-written one (benchmarks/bench_devnode.py).
 
-Not supported on HTTP/1.1: chunked request bodies (411), upgrades.
+Not supported on HTTP/1.1: upgrades. An `Upgrade` header is ignored on a request without a body
+(it is served as HTTP/1.1); a request with a body that asks for an upgrade gets a 400.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import NoReturn
+
+import httptools
 
 from devnet.node.connect import MAX_REQUEST_BYTES, ConnectHandler, Reply, StreamReply
 
@@ -24,7 +32,7 @@ logger = logging.getLogger(__name__)
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MAX_HEAD_BYTES = 64 * 1024
 MAX_UNSENT_BYTES = 64 << 20  # a sync client this far behind is disconnected
-REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 411: b"Length Required"}
+REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found"}
 
 Request = tuple[str, str, dict[bytes, bytes], bytes, bool]
 
@@ -49,21 +57,25 @@ class Relay(asyncio.Protocol):
 
 
 class Http1Connection(asyncio.Protocol):
-    """One client connection on the public port."""
+    """One client connection on the public port; also the httptools parser's callbacks."""
 
     def __init__(self, handler: ConnectHandler, h2_port: int, connections: set[Http1Connection]):
         self.handler = handler
         self.h2_port = h2_port
         self.connections = connections
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.sniffed = False
+        self.preface: bytearray | None = bytearray()  # None once the protocol is known
         self.relay: asyncio.Transport | None = None
-        self.requests: deque[Request] = deque()
+        self.parser = httptools.HttpRequestParser(self)
+        self.requests: deque[Request | Reply] = deque()  # a Reply answers a refused request
         self.worker: asyncio.Task[None] | None = None
         self.streaming = False
+        self.reading = True  # False after a `connection: close` request or a refused one
         self.closed = False
-        self.continued = False
+
+        # The request being parsed; `unparsed` counts head bytes no callback has seen yet.
+        self.url, self.headers, self.body = b"", dict[bytes, bytes](), bytearray()
+        self.in_head, self.head_bytes, self.unparsed, self.refusal = False, 0, 0, b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -86,98 +98,127 @@ class Http1Connection(asyncio.Protocol):
         if self.relay is not None:
             self.relay.write(data)
             return
-        self.buffer += data
-        if not self.sniffed:
-            if len(self.buffer) < len(H2_PREFACE) and H2_PREFACE.startswith(self.buffer):
+        if self.preface is not None:
+            self.preface += data
+            if len(self.preface) < len(H2_PREFACE) and H2_PREFACE.startswith(self.preface):
                 return
-            self.sniffed = True
-            if self.buffer.startswith(H2_PREFACE):
+            data, self.preface = bytes(self.preface), None
+            if data.startswith(H2_PREFACE):
                 assert self.transport is not None
                 self.transport.pause_reading()
-                self.worker = asyncio.ensure_future(self._open_relay(bytes(self.buffer)))
-                self.buffer.clear()
+                self.worker = asyncio.ensure_future(self._open_relay(data))
                 return
-        self._parse()
+        self._feed(data)
 
     async def _open_relay(self, first: bytes) -> None:
-        assert self.transport is not None
+        client = self.transport
+        assert client is not None
         loop = asyncio.get_running_loop()
         try:
             relay, _ = await loop.create_connection(
-                lambda: Relay(self.transport),  # type: ignore[arg-type]
-                "127.0.0.1",
-                self.h2_port,
+                lambda: Relay(client), "127.0.0.1", self.h2_port
             )
         except OSError as exc:
             logger.warning("cannot relay an HTTP/2 connection: %s", exc)
-            self.transport.close()
+            client.close()
             return
         self.relay = relay
         relay.write(first)
-        self.transport.resume_reading()
+        client.resume_reading()
 
-    def _fail(self, status: int, text: bytes) -> None:
-        assert self.transport is not None
-        headers = [(b"content-type", b"text/plain"), (b"connection", b"close")]
-        extra = b"content-length: %d\r\n" % len(text)
-        self.transport.write(_response_head(status, headers, extra) + text)
-        self.transport.close()
-        self.closed = True
+    def _feed(self, data: bytes) -> None:
+        if not self.reading:
+            return  # bytes after the last request this connection answers
+        if self.in_head:
+            self.unparsed += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._feed(data[upgrade.args[0] :])  # served as HTTP/1.1: parse on
+            return
+        except httptools.HttpParserError as exc:
+            if isinstance(exc, httptools.HttpParserCallbackError) and not self.refusal:
+                logger.error("a parser callback failed", exc_info=exc.__context__)
+            if self.reading:
+                self._fail(self.refusal or b"malformed request: %s" % str(exc).encode())
+            return
+        if self.in_head and self.head_bytes + self.unparsed > MAX_HEAD_BYTES:
+            self._fail(b"request head too large")
 
-    def _parse(self) -> None:
-        while not self.closed:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.buffer) > MAX_HEAD_BYTES:
-                    self._fail(400, b"request head too large")
-                return
-            lines = bytes(self.buffer[:end]).split(b"\r\n")
-            try:
-                method, target, version = lines[0].split(b" ", 2)
-            except ValueError:
-                self._fail(400, b"bad request line")
-                return
-            headers: dict[bytes, bytes] = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                headers[name.strip().lower()] = value.strip()
-            if b"chunked" in headers.get(b"transfer-encoding", b""):
-                self._fail(411, b"send the body with a content-length")
-                return
-            try:
-                length = int(headers.get(b"content-length", b"0") or 0)
-            except ValueError:
-                self._fail(400, b"bad content-length")
-                return
-            if length > MAX_REQUEST_BYTES or length < 0:
-                self._fail(400, b"request too large")
-                return
-            if len(self.buffer) < end + 4 + length:
-                expects = headers.get(b"expect", b"").lower() == b"100-continue"
-                if expects and not self.continued and self.transport is not None:
-                    self.continued = True  # curl waits for this before sending a large body
-                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                return
-            self.continued = False
-            body = bytes(self.buffer[end + 4 : end + 4 + length])
-            del self.buffer[: end + 4 + length]
-            keep_alive = headers.get(b"connection", b"").lower() != b"close" and (
-                version != b"HTTP/1.0"
-            )
-            path = target.split(b"?", 1)[0].decode("latin-1")
-            self.requests.append((method.decode("latin-1"), path, headers, body, keep_alive))
-            if self.worker is None or self.worker.done():
-                self.worker = asyncio.ensure_future(self._work())
-            if len(self.requests) > 64 and self.transport is not None:
-                self.transport.pause_reading()
+    def _fail(self, text: bytes) -> None:
+        self.reading = False
+        self._queue(Reply(400, [(b"content-type", b"text/plain")], text))
+
+    def _refuse(self, text: bytes) -> NoReturn:
+        """Called by a parser callback: stop parsing, then answer 400 with `text`."""
+        self.refusal = text
+        raise ValueError(text.decode())
+
+    def _queue(self, item: Request | Reply) -> None:
+        self.requests.append(item)
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.ensure_future(self._work())
+        if len(self.requests) > 64 and self.transport is not None:
+            self.transport.pause_reading()
+
+    def _count_head(self, size: int) -> None:
+        self.head_bytes += size
+        if self.head_bytes > MAX_HEAD_BYTES:
+            self._refuse(b"request head too large")
+
+    def on_message_begin(self) -> None:
+        self.url, self.headers, self.body = b"", {}, bytearray()
+        self.in_head, self.head_bytes, self.unparsed = True, 0, 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self._count_head(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value
+        self.unparsed = 0
+        self._count_head(len(name) + len(value) + 4)
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        chunked = b"chunked" in self.headers.get(b"transfer-encoding", b"").lower()
+        length = int(self.headers.get(b"content-length", b"0"))  # llhttp checked the digits
+        if length > MAX_REQUEST_BYTES:
+            self._refuse(b"request too large")
+        if not (chunked or length):
+            return
+        if self.parser.should_upgrade():
+            self._refuse(b"upgrades are not supported; use HTTP/2 with prior knowledge")
+        idle = not self.requests and (self.worker is None or self.worker.done())
+        if idle and self.headers.get(b"expect", b"").lower() == b"100-continue":
+            assert self.transport is not None  # curl waits for this before sending a large body
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+        if len(self.body) > MAX_REQUEST_BYTES:
+            self._refuse(b"request too large")
+
+    def on_message_complete(self) -> None:
+        keep_alive = self.parser.should_keep_alive()
+        method = self.parser.get_method().decode("latin-1")
+        path = self.url.split(b"?", 1)[0].decode("latin-1")
+        self._queue((method, path, self.headers, bytes(self.body), keep_alive))
+        self.reading = keep_alive
 
     async def _work(self) -> None:
         transport = self.transport
         assert transport is not None
         while self.requests and not self.closed:
-            method, path, headers, body, keep_alive = self.requests.popleft()
+            item = self.requests.popleft()
             if len(self.requests) < 16:
                 transport.resume_reading()
+            if isinstance(item, Reply):
+                extra = b"connection: close\r\ncontent-length: %d\r\n" % len(item.body)
+                transport.write(_response_head(item.status, item.headers, extra) + item.body)
+                transport.close()
+                return
+            method, path, headers, body, keep_alive = item
             reply = await self.handler.handle(method, path, headers, body)
             connection = b"" if keep_alive else b"connection: close\r\n"
             if isinstance(reply, Reply):
