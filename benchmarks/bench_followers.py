@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -107,6 +108,7 @@ def main() -> int:
     args = parser.parse_args()
 
     users = args.users
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # clean up the stack on SIGTERM
     locust = [str(ROOT / ".venv" / "bin" / "locust"), "-f", str(ROOT / "locustfile.py")]
     processes: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp) / "stack", block_time=1.0) as stack:

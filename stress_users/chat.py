@@ -107,10 +107,16 @@ class RiverChat:
         self._reporter = reporter
         self._on_message = on_message
         self._joined_ms: dict[str, float] = {}
+        self._stopped = False
         self._client = RiverClient(
-            private_key, node_urls, on_call=reporter.on_call, on_message=self._received
+            private_key, node_urls, on_call=self._called, on_message=self._received
         )
         self.user_id = str(self._client.user_id)
+
+    def _called(self, kind: str, name: str, elapsed_ms: float, error: Exception | None) -> None:
+        # Background work of a stopped client (e.g. a key share cut short) is not the test's.
+        if not self._stopped:
+            self._reporter.on_call(kind, name, elapsed_ms, error)
 
     def _received(self, received: Any) -> None:
         message = _to_chat_message(received)
@@ -158,6 +164,7 @@ class RiverChat:
 
     def stop(self) -> None:
         self._client.stop()
+        self._stopped = True
 
 
 def open_chat(

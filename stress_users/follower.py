@@ -68,7 +68,9 @@ class Follower(User):
         self.config: RunConfig | None = None
         self.kickoff: ChatMessage | None = None
         self.is_lead = False
+        self.finished = False
         self.sent = 0
+        runtime.followers.add(self)
 
     @task
     def chat_run(self) -> None:
@@ -91,7 +93,9 @@ class Follower(User):
             logger.error("follower %d failed: %s", slot, reason)
             self.reporter.record(PHASE, "join", 0.0, exc)
             self._report(FAILED, reason)
-        if self.is_lead:
+        self.finished = True
+        if self.is_lead or runtime.tally.claim_lead(slot):
+            self.is_lead = True
             post_done(self, config)
         self._idle()
 
@@ -211,8 +215,21 @@ class Follower(User):
                 logger.debug("message send failed: %s", exc)
 
     def _seen(self, message: ChatMessage) -> None:
-        if self.is_lead:
-            runtime.record_seen(message)
+        runtime.record_seen(message)
+
+    def _run_goes_on(self) -> bool:
+        state = getattr(self.environment.runner, "state", "")
+        return state not in ("stopping", "stopped", "cleanup", "quitting")
+
+    def _hand_over_lead(self) -> None:
+        """This first user is being moved elsewhere: a finished local user posts Done instead
+        (if none has finished yet, the next one to finish takes the role)."""
+        for other in list(runtime.followers):
+            if other is not self and other.finished and other.client is not None:
+                runtime.tally.lead_slot = other.slot
+                other.is_lead = True
+                gevent.spawn(post_done, other, other.config)
+                return
 
     def on_stop(self) -> None:
         client, self.client = self.client, None
@@ -222,6 +239,7 @@ class Follower(User):
             except Exception as exc:
                 logger.debug("client stop failed: %s", exc)
         if self.slot is not None:
-            runtime.tally.forget(self.slot)
+            if runtime.tally.forget(self.slot) and self._run_goes_on():
+                self._hand_over_lead()
             slots.release(self.slot)
             self.slot = None

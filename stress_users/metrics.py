@@ -31,6 +31,7 @@ DELIVERY = "delivery"
 SIGNAL = "signal"
 PHASE = "phase"
 PERMISSION_DENIED = "PERMISSION_DENIED"
+CHAIN_POOL = 256
 
 
 class ReportedError(Exception):
@@ -106,6 +107,10 @@ class Reporter:
         import requests
 
         session = requests.Session()
+        # One session serves every follower of the process: keep a connection per follower.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=CHAIN_POOL)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
 
         def report(response: Any, *_args: Any, **_kwargs: Any) -> None:
             name, error = _json_rpc_name(response.request.body), None

@@ -183,7 +183,17 @@ def _watch(environment: Any, config: RunConfig) -> None:
         gevent.sleep(0.25)
     logger.info("every follower finished; ending the test")
     _run["ended"] = True
-    runner.quit()
+    end_test(environment)
+
+
+def end_test(environment: Any) -> None:
+    """Headless: quit (exit code from the summary). Web UI: stop the test, keep the UI (with
+    `--autoquit` Locust then quits by itself); the summary is written right away."""
+    if environment.web_ui is None:
+        environment.runner.quit()
+        return
+    _finish(environment)
+    environment.runner.stop()
 
 
 @events.quitting.add_listener
@@ -191,10 +201,18 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
     runner = environment.runner
     if runner is None or isinstance(runner, WorkerRunner) or not progress.session_id:
         return
+    _finish(environment)
+
+
+def _finish(environment: Any) -> None:
+    """Stop the root, then print and write the session's summary (once) and set the exit code."""
     _run["ended"] = True
     root: RootFlow | None = _run["root"]
     if root is not None:
         root.stop()
+    if _run.get("summarised") == progress.session_id:
+        return
+    _run["summarised"] = progress.session_id
     result = summary.run_summary(environment, progress)
     path = summary.write_summary(environment.parsed_options, result)
     logger.info("run summary written to %s", path)

@@ -127,6 +127,7 @@ class LocalTally:
         self.phases: dict[int, str] = {}
         self.failures: dict[int, str] = {}
         self.lead_slot: int | None = None
+        self.done_sent = False
 
     def begin(self, session_id: str) -> None:
         if session_id != self.session_id:
@@ -134,6 +135,7 @@ class LocalTally:
             self.phases.clear()
             self.failures.clear()
             self.lead_slot = None
+            self.done_sent = False
 
     def claim_lead(self, slot: int) -> bool:
         """The first user to claim is this process's first user (check-in, Done)."""
@@ -146,10 +148,15 @@ class LocalTally:
         if phase == FAILED:
             self.failures[slot] = detail
 
-    def forget(self, slot: int) -> None:
-        """A user stopped before finishing (re-dispatch): its slot moves to another user."""
+    def forget(self, slot: int) -> bool:
+        """A user stopped (re-dispatch moves its slot to another user); True if it was the
+        process's first user, whose role another user must take over."""
         if self.phases.get(slot) not in FINAL:
             self.phases.pop(slot, None)
+        if self.lead_slot == slot:
+            self.lead_slot = None
+            return not self.done_sent
+        return False
 
     def all_final(self, except_slot: int | None = None) -> bool:
         return all(phase in FINAL or slot == except_slot for slot, phase in self.phases.items())

@@ -12,8 +12,9 @@ In its own greenlet, with wallet 0 of MNEMONIC, the root:
 Meanwhile the counter message is edited every 5 s with the number of clients that reacted to
 the kickoff. A failure anywhere publishes a failed signal (followers are released with the
 reason), then stops the whole test with a non-zero exit code: Locust's advice is
-`runner.quit()` plus `process_exit_code`, since an exception in a listener would let users
-start anyway. Wallet derivation for many followers is chunked so heartbeats keep flowing.
+`runner.quit()` plus `process_exit_code` (with the web UI: the test is stopped, the UI
+stays), since an exception in a listener would let users start anyway. Wallet derivation for
+many followers is chunked so heartbeats keep flowing.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class RootFlow:
     counter_id: str = ""
     client: ChatClient | None = None
     _counter_greenlet: Any = field(default=None, repr=False)
+    _counted: int = -1
 
     def run(self) -> None:
         try:
@@ -185,22 +187,26 @@ class RootFlow:
         self.signal.publish(outcome)
 
     def _count_reactions(self) -> None:
-        last = -1
         while self.client is not None:
             gevent.sleep(COUNTER_INTERVAL_S)
-            try:
-                reacted = self.client.reaction_count(
-                    self.config.announce_channel_id, self.kickoff_id
+            self._update_counter()
+
+    def _update_counter(self) -> None:
+        """Edit the counter message if the number of clients that reacted changed."""
+        client = self.client
+        if client is None or not self.counter_id:
+            return
+        try:
+            reacted = client.reaction_count(self.config.announce_channel_id, self.kickoff_id)
+            if reacted != self._counted:
+                text = counter_text(reacted, self.config.total_followers)
+                client.edit(self.config.announce_channel_id, self.counter_id, text)
+                self._counted = reacted
+                logger.info(
+                    "counter message: %d/%d clients reacted", reacted, self.config.total_followers
                 )
-                if reacted != last:
-                    self.client.edit(
-                        self.config.announce_channel_id,
-                        self.counter_id,
-                        counter_text(reacted, self.config.total_followers),
-                    )
-                    last = reacted
-            except Exception as exc:
-                logger.warning("could not update the counter message: %s", exc)
+        except Exception as exc:
+            logger.warning("could not update the counter message: %s", exc)
 
     def fail(self, exc: BaseException) -> None:
         """Release followers with the reason, then stop the whole test with a non-zero code."""
@@ -211,12 +217,16 @@ class RootFlow:
             self._publish(ok=False, reason=reason)
         self.environment.process_exit_code = ROOT_EXIT_CODE
         gevent.sleep(FAILURE_GRACE_S)
-        self.environment.runner.quit()
+        from stress_users.plugin import end_test
+
+        end_test(self.environment)
 
     def stop(self) -> None:
-        client, self.client = self.client, None
+        """A last counter update, then stop the root's client."""
         if self._counter_greenlet is not None:
             self._counter_greenlet.kill(block=False)
+        self._update_counter()
+        client, self.client = self.client, None
         if client is not None:
             try:
                 client.stop()

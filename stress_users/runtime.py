@@ -8,7 +8,8 @@
 - `wallets()`, `space_contract()`: the HD wallets of this process's MNEMONIC and the space's
   membership contract, built once per process.
 - `report_phase`: a follower's phase change, to this process's tally and to the master.
-- `record_seen`: the first user's count of check-ins per channel, for the `Done` summary.
+- `record_seen`: the check-ins (and posts) per channel that this process's followers
+  decrypted, each counted once, for the `Done` summary.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import socket
+import weakref
 from collections import Counter
 from functools import lru_cache
 from typing import Any
@@ -36,6 +38,7 @@ WARM_MODULES = (
     "wallet_tools.rpc",
 )
 ready = gevent.event.Event()
+followers: weakref.WeakSet[Any] = weakref.WeakSet()
 _state: dict[str, Any] = {"runner": None, "config": None, "mnemonic": None}
 check_ins: Counter[str] = Counter()
 messages_seen: Counter[str] = Counter()

@@ -1,9 +1,10 @@
 """The end of a run: each worker's `Done` summary and the master's run summary.
 
-Worker side (`post_done`, called by the process's first user): once every follower of the
-process is done or failed (or the chat phase ended long enough ago), it summarises the
-process (followers by phase, check-ins seen per channel, messages seen, errors by name),
-posts `Done` with that summary as a reply in the kickoff's thread, and sends it to the master
+Worker side (`post_done`, called by the process's first user, or by the user that takes
+over when Locust moves the first one elsewhere): once every follower of the process is done
+or failed (or the chat phase ended long enough ago), it summarises the process (followers by
+phase, check-ins its followers decrypted per channel, posts seen, errors by name), posts
+`Done` with that summary as a reply in the kickoff's thread, and sends it to the master
 (`towns_worker_summary`).
 
 Master side (`run_summary`, `write_summary`): the whole run, from the followers' reported
@@ -75,6 +76,9 @@ def post_done(user: Any, config: RunConfig) -> None:
     ):
         gevent.sleep(0.5)
 
+    if runtime.tally.done_sent:
+        return
+    runtime.tally.done_sent = True
     summary = worker_summary(user, config)
     client, kickoff = user.client, user.kickoff
     if client is not None and kickoff is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -231,6 +232,10 @@ def test_master_and_two_workers_all_join_and_chat(
     assert int(stats[("river", "AddEvent")]["Request Count"]) > 6 * len(channels)
     assert int(stats[("delivery", "message")]["Request Count"]) > 0
     assert int(stats[("signal", "MEMBERSHIPS_MINTED")]["Request Count"]) == 6
+
+    # The root's counter message followed the reactions to the kickoff.
+    counts = re.findall(r"counter message: (\d)/6 clients reacted", run.log("master"))
+    assert counts and int(counts[-1]) >= 5, counts
 
     # The node's own record: no follower stream was created before the signal went out.
     signal_ms = summary["signal"]["sent_at"] * 1000
