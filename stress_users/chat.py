@@ -6,18 +6,18 @@ timeline, count the reactions to a message, stop. `open_chat` builds one on a
 `river_client.client.RiverClient` for a wallet, wiring the client's `on_call` hook to Locust
 request events and its `on_message` hook to the delivery-latency entry.
 
-Every River call reports itself through `on_call`; the waits in this module (looking for a
-message that has not arrived yet) poll the client's local, already-synced state.
+Every River call reports itself through `on_call`. The clients of one process share one
+Connect transport per node (a pool of connections; each sync stream has its own), and waiting
+for a message is event-driven (RiverClient wakes the waiting greenlet).
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import gevent
 
 from stress_users.config import RunConfig
 from stress_users.metrics import Reporter
@@ -54,6 +54,10 @@ class ChatClient(Protocol):
 
     def reaction_count(self, channel_id: str, event_id: str) -> int: ...
 
+    def wait_for(
+        self, channel_id: str, predicate: Callable[[ChatMessage], bool], timeout: float
+    ) -> ChatMessage | None: ...
+
     def stop(self) -> None: ...
 
 
@@ -62,17 +66,9 @@ def wait_for_message(
     channel_id: str,
     predicate: Callable[[ChatMessage], bool],
     timeout: float,
-    poll: float = 0.25,
 ) -> ChatMessage | None:
     """The first message of the channel matching `predicate`, waiting up to `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for message in client.messages(channel_id):
-            if predicate(message):
-                return message
-        if time.monotonic() >= deadline:
-            return None
-        gevent.sleep(poll)
+    return client.wait_for(channel_id, predicate, timeout)
 
 
 def _to_chat_message(received: Any) -> ChatMessage:
@@ -109,7 +105,10 @@ class RiverChat:
         self._joined_ms: dict[str, float] = {}
         self._stopped = False
         self._client = RiverClient(
-            private_key, node_urls, on_call=self._called, on_message=self._received
+            private_key,
+            shared_transport(random.choice(node_urls)),
+            on_call=self._called,
+            on_message=self._received,
         )
         self.user_id = str(self._client.user_id)
 
@@ -162,9 +161,33 @@ class RiverChat:
             }
         )
 
+    def wait_for(
+        self, channel_id: str, predicate: Callable[[ChatMessage], bool], timeout: float
+    ) -> ChatMessage | None:
+        """Event-driven: RiverClient wakes this greenlet when a matching message arrives."""
+        found = self._client.wait_for_message(
+            lambda m: m.channel_id == channel_id and predicate(_to_chat_message(m)), timeout
+        )
+        return None if found is None else _to_chat_message(found)
+
     def stop(self) -> None:
         self._client.stop()
         self._stopped = True
+
+
+_transports: dict[str, Any] = {}
+TRANSPORT_CONNECTIONS = 256
+
+
+def shared_transport(url: str) -> Any:
+    """One Connect transport (connection pool) per node URL for every client of the process;
+    each client's sync stream still gets its own connection."""
+    transport = _transports.get(url)
+    if transport is None:
+        from river_client.transport import ConnectTransport
+
+        transport = _transports[url] = ConnectTransport(url, concurrency=TRANSPORT_CONNECTIONS)
+    return transport
 
 
 def open_chat(
