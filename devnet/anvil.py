@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 
 import requests
+
+from devnet.processes import stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NPM_ANVIL = PROJECT_ROOT / "node" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin"
@@ -152,16 +153,7 @@ class Anvil:
     def stop(self) -> None:
         """Stop the process by its PID: SIGTERM, then SIGKILL if it lingers."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        stop_process(process, timeout=5)
 
     def rpc(self, method: str, *params: object) -> object:
         """One JSON-RPC call; raises on a JSON-RPC error."""

@@ -14,9 +14,7 @@ shell-sourceable file (`.devnet/env`).
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from devnet.anvil import PROJECT_ROOT, free_port
+from devnet.processes import kill_process, stop_process
 
 if TYPE_CHECKING:
     from devnet.chain import ChainInfo
@@ -106,24 +105,12 @@ class NodeProcess:
     def stop(self) -> None:
         """SIGTERM by PID (clean shutdown), SIGKILL if it lingers."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        stop_process(process, timeout=10)
 
     def kill(self) -> None:
         """SIGKILL by PID: the crash case (nothing is flushed or closed)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+        kill_process(process)
 
     def restart(self) -> NodeProcess:
         """Start again on the same port and database (after stop() or kill())."""
