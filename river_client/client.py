@@ -51,19 +51,13 @@ from river_client.streams import (
     user_stream_inceptions,
 )
 from river_client.sync import SyncSession
+from river_client.tags import ChannelView
 from river_client.transport import ConnectTransport
 
 logger = logging.getLogger(__name__)
 
 MessageHook = Callable[[ReceivedMessage], None]
 MESSAGES_KEPT = 10_000
-_INTERACTION = {
-    "post": pb.MESSAGE_INTERACTION_TYPE_POST,
-    "reply": pb.MESSAGE_INTERACTION_TYPE_REPLY,
-    "reaction": pb.MESSAGE_INTERACTION_TYPE_REACTION,
-    "edit": pb.MESSAGE_INTERACTION_TYPE_EDIT,
-    "redaction": pb.MESSAGE_INTERACTION_TYPE_REDACTION,
-}
 
 
 class RiverClient(StreamRpc):
@@ -116,6 +110,7 @@ class RiverClient(StreamRpc):
         )
         self._streams: dict[bytes, StreamState] = {}
         self._messages: dict[bytes, dict[str, ReceivedMessage]] = {}
+        self._views: dict[bytes, ChannelView] = {}
         self._waiters: list[tuple[Callable[[ReceivedMessage], bool], AsyncResult]] = []
 
     def __repr__(self) -> str:
@@ -248,8 +243,12 @@ class RiverClient(StreamRpc):
 
     # -- messages ------------------------------------------------------------------------------
 
-    def send_message(self, channel_id: str | bytes, message: pl.ChannelMessage, kind: str) -> str:
-        """Encrypt a ChannelMessage and add it to a channel; returns the event id (hex)."""
+    def view(self, channel_id: str | bytes) -> ChannelView:
+        """The channel's message events seen so far, from which the tags of a new one come."""
+        return self._views.setdefault(ids.stream_id_bytes(channel_id), ChannelView(MESSAGES_KEPT))
+
+    def send_message(self, channel_id: str | bytes, message: pl.ChannelMessage) -> str:
+        """Encrypt a ChannelMessage, tag it as the SDK does, add it; returns the event id (hex)."""
         channel = ids.stream_id_bytes(channel_id)
         state = self.follow(channel)
         if self.keys.store.outbound(channel) is None:
@@ -258,11 +257,11 @@ class RiverClient(StreamRpc):
             if fresh is not None:
                 state.members = load_state(fresh).members
         encrypted = self.keys.encrypt(channel, state.members, message)
-        tags = pb.Tags(message_interaction_type=_INTERACTION[kind])
-        thread = message.post.thread_id if message.WhichOneof("payload") == "post" else ""
-        if thread:
-            tags.thread_id = bytes.fromhex(thread)
-        return self.add_event(channel, pb.ChannelPayload(message=encrypted), tags)
+        view = self.view(channel)
+        tags = view.tags(message, self.address)
+        event_id = self.add_event(channel, pb.ChannelPayload(message=encrypted), tags)
+        view.saw_message(event_id, self.address, message)
+        return event_id
 
     def post(
         self,
@@ -272,8 +271,7 @@ class RiverClient(StreamRpc):
         reply_id: str | None = None,
     ) -> str:
         """Post a text message (in a thread with `thread_id`); returns its event id."""
-        kind = "reply" if thread_id or reply_id else "post"
-        return self.send_message(channel_id, make_post(text, thread_id, reply_id), kind)
+        return self.send_message(channel_id, make_post(text, thread_id, reply_id))
 
     def reply(self, channel_id: str | bytes, thread_id: str, text: str) -> str:
         """Reply in the thread of the message `thread_id`."""
@@ -281,15 +279,15 @@ class RiverClient(StreamRpc):
 
     def react(self, channel_id: str | bytes, ref_event_id: str, reaction: str) -> str:
         """React to a message with an emoji."""
-        return self.send_message(channel_id, make_reaction(ref_event_id, reaction), "reaction")
+        return self.send_message(channel_id, make_reaction(ref_event_id, reaction))
 
     def edit(self, channel_id: str | bytes, ref_event_id: str, text: str) -> str:
         """Replace the text of an earlier post."""
-        return self.send_message(channel_id, make_edit(ref_event_id, text), "edit")
+        return self.send_message(channel_id, make_edit(ref_event_id, text))
 
     def redact(self, channel_id: str | bytes, ref_event_id: str) -> str:
         """Redact (delete) an earlier message."""
-        return self.send_message(channel_id, make_redaction(ref_event_id), "redaction")
+        return self.send_message(channel_id, make_redaction(ref_event_id))
 
     def messages(self, channel_id: str | bytes) -> list[ReceivedMessage]:
         """The decrypted messages of a channel seen so far, oldest first."""
@@ -353,6 +351,7 @@ class RiverClient(StreamRpc):
         case = parsed.payload_case
         if case == "channel_payload":
             if parsed.event.channel_payload.WhichOneof("content") == "message":
+                self.view(state.stream_id).saw_event(parsed.event_id, parsed.creator_address)
                 self.keys.handle_channel_message(state.stream_id, parsed)
         elif case == "user_inbox_payload":
             if state.stream_id == ids.user_inbox_stream_id(self.address):
@@ -374,6 +373,7 @@ class RiverClient(StreamRpc):
     def _on_decrypted(
         self, channel: bytes, parsed: ParsedEvent, message: pl.ChannelMessage
     ) -> None:
+        self.view(channel).saw_message(parsed.event_id, parsed.creator_address, message)
         received = received_message(channel, parsed, message)
         if received is None:
             return

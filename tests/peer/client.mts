@@ -172,6 +172,15 @@ export async function clientEdit(request: Request): Promise<unknown> {
     return { eventId: result.eventId }
 }
 
+/** `{handle, streamId, refEventId}` → an encrypted redaction of one of the client's messages. */
+export async function clientRedact(request: Request): Promise<unknown> {
+    const { client } = peerClient(request)
+    const result = await client.sendChannelMessage_Redaction(requireString(request, 'streamId'), {
+        refEventId: requireString(request, 'refEventId'),
+    })
+    return { eventId: result.eventId }
+}
+
 /**
  * `{handle, streamId?, text?, count?, timeoutMs?}` → the messages this client decrypted so far,
  * waiting until one has `text` as body or `count` of them arrived (default: return at once).

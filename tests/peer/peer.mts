@@ -51,6 +51,7 @@ const commands: Record<string, Handler> = {
     'client-send': client.clientSend,
     'client-react': client.clientReact,
     'client-edit': client.clientEdit,
+    'client-redact': client.clientRedact,
     'client-messages': client.clientMessages,
     'client-stop': client.clientStop,
 }
