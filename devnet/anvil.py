@@ -18,11 +18,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 import requests
 
-from devnet.processes import stop_process
+from devnet.processes import Lifecycle, stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NPM_ANVIL = PROJECT_ROOT / "node" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin"
@@ -58,7 +57,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Anvil:
+class Anvil(Lifecycle):
     """One anvil process on 127.0.0.1; a context manager that stops it by PID on exit."""
 
     def __init__(
@@ -165,14 +164,3 @@ class Anvil:
         if "error" in reply:
             raise AnvilError(f"{method} failed: {reply['error']}")
         return reply["result"]
-
-    def __enter__(self) -> Anvil:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -28,7 +28,6 @@ import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -36,12 +35,14 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
+from devnet.processes import Lifecycle
+
 logger = logging.getLogger(__name__)
 
 REJECTED_CODE = -32003
 
 
-class RpcProxy:
+class RpcProxy(Lifecycle):
     """A fault-injecting JSON-RPC proxy on 127.0.0.1 (a free port) in front of upstream_url."""
 
     def __init__(self, upstream_url: str, timeout: float = 30.0) -> None:
@@ -122,17 +123,6 @@ class RpcProxy:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> RpcProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- request handling ----------------------------------------------------------------------
 

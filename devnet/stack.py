@@ -20,11 +20,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from devnet.anvil import PROJECT_ROOT, free_port
-from devnet.processes import kill_process, stop_process
+from devnet.processes import Lifecycle, kill_process, stop_process
 
 if TYPE_CHECKING:
     from devnet.chain import ChainInfo
@@ -37,7 +36,7 @@ class StackError(RuntimeError):
 
 
 @dataclass
-class NodeProcess:
+class NodeProcess(Lifecycle):
     """One dev node subprocess on 127.0.0.1; a context manager stopping it by PID."""
 
     db_path: Path
@@ -117,17 +116,6 @@ class NodeProcess:
         self.stop()
         return self.start()
 
-    def __enter__(self) -> NodeProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def write_env(env: dict[str, str], path: Path) -> Path:
     """Save the environment as KEY='value' lines that a shell can source."""
@@ -186,7 +174,7 @@ def create_space_streams(
     return announce, channel_ids
 
 
-class Stack:
+class Stack(Lifecycle):
     """anvil + space contract + dev node + space streams, all on 127.0.0.1.
 
     A fresh start every time (`start()` removes the node database of `state_dir`), since the
@@ -266,14 +254,3 @@ class Stack:
             self.node.stop()
         if self.chain is not None and self.chain.anvil is not None:
             self.chain.anvil.stop()
-
-    def __enter__(self) -> Stack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -32,10 +32,11 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
+
+from devnet.processes import Lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def wait(future: Future[JsonObject], timeout: float) -> JsonObject:
     return future.result(timeout=0)
 
 
-class SdkPeer:
+class SdkPeer(Lifecycle):
     """One SDK peer process; a context manager that always kills the process on exit."""
 
     def __init__(self, startup_timeout: float = 90.0, env: dict[str, str] | None = None) -> None:
@@ -164,17 +165,6 @@ class SdkPeer:
             process.wait(timeout=5)
         self._fail_pending("the SDK peer was stopped")
         logger.info("SDK peer pid %s stopped", process.pid)
-
-    def __enter__(self) -> SdkPeer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def stderr_tail(self) -> str:
         return "\n".join(self._stderr)
