@@ -236,6 +236,7 @@ class Follower(User):
         if client is not None:
             try:
                 client.stop()
+                runtime.clients_stopped += 1
             except Exception as exc:
                 logger.debug("client stop failed: %s", exc)
         if self.slot is not None:

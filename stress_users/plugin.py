@@ -204,6 +204,13 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
     _finish(environment)
 
 
+@events.quit.add_listener
+def _on_quit(**_kwargs: Any) -> None:
+    """After Locust stopped the users (Ctrl+C, --run-time, the end of the run)."""
+    if runtime.clients_stopped:
+        logger.info("%d follower clients stopped, sync streams closed", runtime.clients_stopped)
+
+
 def _finish(environment: Any) -> None:
     """Stop the root, then print and write the session's summary (once) and set the exit code."""
     _run["ended"] = True

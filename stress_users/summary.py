@@ -144,7 +144,8 @@ def summary_text(summary: dict[str, Any]) -> str:
     lines = [
         f"Chat run {summary['session_id']}: {phases['joined']}/{summary['followers']} followers "
         f"joined, {phases['done']} done, {phases['failed']} failed, {phases['lost']} lost, "
-        f"{phases['not_started'] + phases['waiting'] + phases['joining']} unfinished",
+        f"{phases['not_started'] + phases['waiting'] + phases['joining']} never joined, "
+        f"{phases['chatting']} still chatting",
         f"  root: {summary['root']}; minting: {summary['minting']['minted']} minted, "
         f"{summary['minting']['already_members']} already members, "
         f"{summary['minting']['failed']} failed",

@@ -308,6 +308,23 @@ def test_standalone_runs_the_same_flow(run_factory: Callable[..., LocustRun]) ->
     assert list(summary["workers"]) == ["local"]
 
 
+def test_ctrl_c_stops_followers_and_closes_their_sync_streams(
+    run_factory: Callable[..., LocustRun],
+) -> None:
+    run = run_factory(STRESS_DURATION="60")
+    master = run.standalone(3)
+    run.wait_for_log("master", "counter message: 3/3 clients reacted")
+    time.sleep(2)
+    master.send_signal(signal.SIGINT)
+
+    run.wait(60)
+
+    log = run.log("master")
+    assert "3 follower clients stopped, sync streams closed" in log
+    assert "every follower finished" not in log
+    assert "still chatting" in (run.workdir / "run_summary.txt").read_text()
+
+
 def test_bad_option_stops_the_run_before_anything_is_sent(
     run_factory: Callable[..., LocustRun],
 ) -> None:
