@@ -35,16 +35,20 @@ USER_STREAM_PREFIXES = (USER_PREFIX, USER_SETTINGS_PREFIX, USER_METADATA_PREFIX,
 StreamIdLike = bytes | str
 
 
+def _hex_or_bytes(value: str | bytes) -> bytes:
+    """Bytes as given, or decoded from hex text (``0x`` allowed); b"" for text that is not hex."""
+    if isinstance(value, bytes):
+        return value
+    text = value[2:] if value[:2].lower() == "0x" else value
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return b""
+
+
 def address_bytes(address: str | bytes) -> bytes:
     """20 raw address bytes from a ``0x`` hex address (any case) or from 20 bytes."""
-    if isinstance(address, bytes):
-        raw = address
-    else:
-        text = address[2:] if address[:2].lower() == "0x" else address
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raw = b""
+    raw = _hex_or_bytes(address)
     if len(raw) != 20:
         raise ValueError(f"not a 20-byte address: {address!r}; expected 0x and 40 hex characters")
     return raw
@@ -57,14 +61,7 @@ def user_id(address: str | bytes) -> str:
 
 def stream_id_bytes(stream_id: StreamIdLike) -> bytes:
     """32 stream id bytes from 64 hex characters (``0x`` allowed) or from bytes."""
-    if isinstance(stream_id, bytes):
-        raw = stream_id
-    else:
-        text = stream_id[2:] if stream_id[:2].lower() == "0x" else stream_id
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raw = b""
+    raw = _hex_or_bytes(stream_id)
     if len(raw) != STREAM_ID_LENGTH:
         raise ValueError(f"not a stream id: {stream_id!r}; expected 32 bytes (64 hex characters)")
     return raw
