@@ -9,8 +9,11 @@
   flow and the watcher in their own greenlets.
 - The watcher takes back the slots of workers that went missing (their unfinished followers
   are reported lost) and, once every follower is done or failed and the worker summaries have
-  arrived, ends the test: `--run-time` is only a cap.
-- `quitting` on the master: prints and writes the run summary and sets the exit code.
+  arrived, ends the test: `--run-time` is only a cap. Headless, the master quits; with the
+  web UI the test is stopped and the UI stays.
+- `quitting` on the master: prints and writes the run summary (once per session) and sets the
+  exit code; `quit` logs how many follower clients were stopped with their sync streams.
+- `init` also warms up (imports, seed) so the signal releases followers without a stall.
 """
 
 from __future__ import annotations
