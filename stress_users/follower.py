@@ -44,6 +44,7 @@ WORDS = (
 )  # fmt: skip
 MEMBERSHIP_POLL_S = 1.5
 SLOT_RETRY_S = 30.0
+HISTORY_SLACK_MINIBLOCKS = 30
 
 
 def silly_words(rng: random.Random, count: int = 3) -> str:
@@ -143,6 +144,10 @@ class Follower(User):
         client.start(config.space_id)
         client.join_space(config.space_id)
         client.join_channel(config.announce_channel_id)
+        # The kickoff came a little before the signal; in a busy announce channel it may lie
+        # before the last snapshot: read back about one miniblock per second since then.
+        history = int(time.time() - outcome.sent_at) + HISTORY_SLACK_MINIBLOCKS
+        client.load_history(config.announce_channel_id, history)
 
         timeout = max(config.follower_signal_timeout_s, 20.0)
         kickoff = wait_for_message(
