@@ -32,6 +32,13 @@ UnaryCall = Callable[[str, Message, type[Any]], Any]
 UpdateHandler = Callable[[pb.StreamAndCookie], None]
 
 
+def _detached(cookie: pb.SyncCookie) -> pb.SyncCookie:
+    """A copy of a cookie: one taken from a reply would keep the whole reply in memory."""
+    copy = pb.SyncCookie()
+    copy.CopyFrom(cookie)
+    return copy
+
+
 class SyncSession:
     """Follows a set of streams through one SyncStreams call, re-established when it breaks.
 
@@ -67,6 +74,7 @@ class SyncSession:
         self._unsent: set[bytes] = set()
         self._stopped = False
         self._greenlet: gevent.Greenlet | None = None
+        self._pinger: gevent.Greenlet | None = None
         self._stream: ServerStream[pb.SyncStreamsResponse] | None = None
 
     @property
@@ -80,7 +88,7 @@ class SyncSession:
     def start(self, cookies: Iterable[pb.SyncCookie] = ()) -> None:
         """Start following `cookies` (more can be added later with `add`)."""
         for cookie in cookies:
-            self._cookies[bytes(cookie.stream_id)] = cookie
+            self._cookies[bytes(cookie.stream_id)] = _detached(cookie)
         if not self.running:
             self._stopped = False
             self._greenlet = gevent.spawn(self._run)
@@ -88,7 +96,7 @@ class SyncSession:
     def add(self, cookie: pb.SyncCookie) -> None:
         """Follow one more stream from `cookie` (ModifySync when the session is up)."""
         stream_id = bytes(cookie.stream_id)
-        self._cookies[stream_id] = cookie
+        self._cookies[stream_id] = _detached(cookie)
         if self.sync_id is None:
             self._unsent.add(stream_id)
         else:
@@ -157,17 +165,22 @@ class SyncSession:
 
         gevent.spawn_later(self.readd_delay, readd)
 
-    def _pinger(self) -> None:
-        while not self._stopped:
-            gevent.sleep(self.ping_interval)
+    def _ping_later(self) -> gevent.Greenlet:
+        # A timer, not a sleeping greenlet: an idle client then holds no greenlet stack.
+        def ping_and_reschedule() -> None:
+            if self._stopped or self.sync_id is None:
+                return
             try:
                 self.ping()
             except RiverClientError as exc:
                 logger.info("sync %s: ping failed: %s", self.sync_id, exc)
+            if not self._stopped and self.sync_id is not None:
+                self._pinger = self._ping_later()
+
+        return gevent.spawn_later(self.ping_interval, ping_and_reschedule)
 
     def _run(self) -> None:
         while not self._stopped:
-            pinger: gevent.Greenlet | None = None
             try:
                 self._unsent.clear()
                 request = pb.SyncStreamsRequest(sync_pos=list(self._cookies.values()))
@@ -177,7 +190,7 @@ class SyncSession:
                 for message in self._stream:
                     if message.sync_op == pb.SYNC_NEW:
                         self.sync_id = message.sync_id
-                        pinger = gevent.spawn(self._pinger)
+                        self._pinger = self._ping_later()
                         pending = [self._cookies[s] for s in self._unsent if s in self._cookies]
                         self._unsent.clear()
                         self._modify(pending)
@@ -202,8 +215,9 @@ class SyncSession:
                     if self._on_error is not None:
                         self._on_error(exc)
             finally:
-                if pinger is not None:
-                    pinger.kill(block=False)
+                if self._pinger is not None:
+                    self._pinger.kill(block=False)
+                    self._pinger = None
                 if self._stream is not None:
                     self._stream.close()
                     self._stream = None
@@ -216,7 +230,7 @@ class SyncSession:
         cookie = stream.next_sync_cookie
         stream_id = bytes(cookie.stream_id)
         if stream_id in self._cookies and cookie.minipool_gen:
-            self._cookies[stream_id] = cookie
+            self._cookies[stream_id] = _detached(cookie)
         try:
             self._on_update(stream)
         except Exception:
