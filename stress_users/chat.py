@@ -58,8 +58,6 @@ class ChatClient(Protocol):
         self, channel_id: str, predicate: Callable[[ChatMessage], bool], timeout: float
     ) -> ChatMessage | None: ...
 
-    def load_history(self, channel_id: str, miniblocks: int) -> None: ...
-
     def stop(self) -> None: ...
 
 
@@ -171,11 +169,6 @@ class RiverChat:
             lambda m: m.channel_id == channel_id and predicate(_to_chat_message(m)), timeout
         )
         return None if found is None else _to_chat_message(found)
-
-    def load_history(self, channel_id: str, miniblocks: int) -> None:
-        """Read `miniblocks` blocks older than the last snapshot (GetStream starts there, so a
-        busy channel's early messages, like the kickoff, need this scrollback)."""
-        self._client.timeline(channel_id, history_miniblocks=miniblocks)
 
     def stop(self) -> None:
         self._client.stop()

@@ -4,11 +4,12 @@ A follower gets a wallet slot from the master, then waits for the MEMBERSHIPS_MI
 (timeout max(duration, 20 s)) before touching River, so no follower stream exists before the
 root has minted. Then it checks its membership on chain, starts its River client (user
 streams, space, announce channel), finds the kickoff and the signal reply in the announce
-channel, reacts to the kickoff with a random emoji, joins every channel and posts
-`<words>! <sessionId>` in each, and chats: a message to a random channel, then a random wait
-of up to `RunConfig.max_chat_wait_ms`, until the chat phase ends. The first user of each
-process also posts a check-in reply in the kickoff's thread and, when its process's followers
-are done, the `Done` summary (see `stress_users.summary`).
+channel (in a busy channel a late joiner may not load them: it then uses the kickoff id the
+signal carries, and the summary counts it), reacts to the kickoff with a random emoji, joins
+every channel and posts `<words>! <sessionId>` in each, and chats: a message to a random
+channel, then a random wait of up to `RunConfig.max_chat_wait_ms`, until the chat phase ends.
+The first user of each process also posts a check-in reply in the kickoff's thread and, when
+its process's followers are done, the `Done` summary (see `stress_users.summary`).
 
 The whole flow is one task run once; afterwards the user idles until the master ends the
 test. Stopping the user (Ctrl+C, `--stop-timeout`, re-dispatch) closes its sync stream and
@@ -30,7 +31,7 @@ from stress_users.chat import ChatClient, ChatMessage, open_chat, wait_for_messa
 from stress_users.config import RunConfig
 from stress_users.metrics import PHASE, SIGNAL, Reporter, error_name
 from stress_users.progress import CHATTING, DONE, FAILED, JOINING, WAITING
-from stress_users.signal import membership_signal, signal_text
+from stress_users.signal import SignalOutcome, membership_signal, signal_text
 from stress_users.summary import post_done
 from stress_users.wallets import slots
 
@@ -44,7 +45,7 @@ WORDS = (
 )  # fmt: skip
 MEMBERSHIP_POLL_S = 1.5
 SLOT_RETRY_S = 30.0
-HISTORY_SLACK_MINIBLOCKS = 30
+KICKOFF_QUICK_S = 10.0
 
 
 def silly_words(rng: random.Random, count: int = 3) -> str:
@@ -144,35 +145,8 @@ class Follower(User):
         client.start(config.space_id)
         client.join_space(config.space_id)
         client.join_channel(config.announce_channel_id)
-        # The kickoff came a little before the signal; in a busy announce channel it may lie
-        # before the last snapshot: read back about one miniblock per second since then.
-        history = int(time.time() - outcome.sent_at) + HISTORY_SLACK_MINIBLOCKS
-        client.load_history(config.announce_channel_id, history)
-
-        timeout = max(config.follower_signal_timeout_s, 20.0)
-        kickoff = wait_for_message(
-            client,
-            config.announce_channel_id,
-            lambda m: (
-                m.kind == "post"
-                and m.thread_id is None
-                and "kickoff" in m.text
-                and config.session_id in m.text
-            ),
-            timeout,
-        )
-        if kickoff is None:
-            raise FollowerFailure(f"kickoff of session {config.session_id} not seen in {timeout} s")
+        kickoff = self._find_kickoff(config, client, outcome)
         self.kickoff = kickoff
-        marker = signal_text(config.session_id)
-        signal_reply = wait_for_message(
-            client,
-            config.announce_channel_id,
-            lambda m: m.kind == "post" and m.text == marker,
-            timeout,
-        )
-        if signal_reply is None:
-            raise FollowerFailure(f"{marker} reply not seen in {timeout} s")
 
         client.react(config.announce_channel_id, kickoff.event_id, self.rng.choice(EMOJIS))
         if self.is_lead:
@@ -192,6 +166,41 @@ class Follower(User):
         self._report(CHATTING)
         self._chat(config, client, outcome.chat_ends_at)
         self._report(DONE, sent=self.sent)
+
+    def _find_kickoff(
+        self, config: RunConfig, client: ChatClient, outcome: SignalOutcome
+    ) -> ChatMessage:
+        """The decrypted kickoff and signal reply, as the TS followers wait for them.
+
+        In a busy announce channel (a reaction per follower) the node snapshots the stream, and
+        GetStream starts at the snapshot: a late joiner may never load the kickoff. After
+        `KICKOFF_QUICK_S` it then uses the kickoff's event id carried by the signal (counted
+        as `kickoff_not_decrypted` in the summary) instead of failing.
+        """
+        timeout = max(config.follower_signal_timeout_s, 20.0)
+
+        def is_kickoff(m: ChatMessage) -> bool:
+            is_post = m.kind == "post" and m.thread_id is None
+            return is_post and "kickoff" in m.text and config.session_id in m.text
+
+        quick = KICKOFF_QUICK_S if outcome.kickoff_id else timeout
+        kickoff = wait_for_message(client, config.announce_channel_id, is_kickoff, quick)
+        if kickoff is None and outcome.kickoff_id:
+            runtime.kickoffs_not_decrypted += 1
+            return ChatMessage(config.announce_channel_id, outcome.kickoff_id, "", "", None, 0.0)
+        if kickoff is None:
+            raise FollowerFailure(f"kickoff of session {config.session_id} not seen in {timeout} s")
+
+        marker = signal_text(config.session_id)
+        reply = wait_for_message(
+            client,
+            config.announce_channel_id,
+            lambda m: m.kind == "post" and m.text == marker,
+            timeout,
+        )
+        if reply is None:
+            raise FollowerFailure(f"{marker} reply not seen in {timeout} s")
+        return kickoff
 
     def _wait_for_membership(self, config: RunConfig, address: str, until: float) -> None:
         contract = runtime.space_contract(config, self.reporter)

@@ -179,6 +179,7 @@ class RootFlow:
             reason=reason,
             sent_at=now,
             chat_ends_at=now + self.config.duration_s,
+            kickoff_id=self.kickoff_id,
         )
         self.progress.signal_sent_at = now
         self.progress.signal_ok = ok

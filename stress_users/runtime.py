@@ -40,6 +40,7 @@ WARM_MODULES = (
 ready = gevent.event.Event()
 followers: weakref.WeakSet[Any] = weakref.WeakSet()
 clients_stopped = 0
+kickoffs_not_decrypted = 0
 _state: dict[str, Any] = {"runner": None, "config": None, "mnemonic": None}
 check_ins: Counter[str] = Counter()
 messages_seen: Counter[str] = Counter()

@@ -48,6 +48,7 @@ class SignalOutcome:
     reason: str
     sent_at: float
     chat_ends_at: float
+    kickoff_id: str = ""
 
     def as_message(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +61,7 @@ class SignalOutcome:
             reason=str(data.get("reason", "")),
             sent_at=float(data["sent_at"]),
             chat_ends_at=float(data["chat_ends_at"]),
+            kickoff_id=str(data.get("kickoff_id", "")),
         )
 
 

@@ -47,6 +47,7 @@ def worker_summary(user: Any, config: RunConfig) -> dict[str, Any]:
         "messages_seen": dict(runtime.messages_seen),
         "errors": errors.as_dict(),
         "permission_denied": errors.permission_denied,
+        "kickoff_not_decrypted": runtime.kickoffs_not_decrypted,
     }
 
 
@@ -132,6 +133,9 @@ def run_summary(environment: Any, progress: RunProgress) -> dict[str, Any]:
         "lost_workers": {node: slots for node, slots in progress.lost_workers.items()},
         "workers": progress.workers,
         "check_ins_per_channel": check_ins,
+        "kickoff_not_decrypted": sum(
+            int(w.get("kickoff_not_decrypted", 0)) for w in progress.workers.values()
+        ),
         "permission_denied": permission_denied_count(environment),
         "requests": int(environment.stats.total.num_requests),
         "request_failures": int(environment.stats.total.num_failures),
@@ -152,7 +156,9 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"  PERMISSION_DENIED: {summary['permission_denied']}; requests "
         f"{summary['requests']}, failures {summary['request_failures']}; no follower stream "
         f"before the signal: {summary['no_stream_before_signal']}",
-        f"  check-ins per channel: {summary['check_ins_per_channel'] or 'none'}",
+        f"  check-ins per channel: {summary['check_ins_per_channel'] or 'none'}; followers "
+        f"that reacted by the signal's kickoff id (kickoff not decrypted): "
+        f"{summary['kickoff_not_decrypted']}",
     ]
     for node, slots in summary["lost_workers"].items():
         lines.append(f"  worker {node} vanished mid-run; followers lost: {sorted(slots)}")
