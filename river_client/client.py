@@ -15,6 +15,11 @@ membership event in the target stream. Every RPC is reported to `on_call(kind, n
 elapsed_ms, error)` with kind "river"; every decrypted channel message, once, to
 `on_message(ReceivedMessage)`. Runs under gevent (calls yield; the sync runs in a greenlet);
 never uses asyncio. Encryption is in `keys.KeyExchange` (the one place it plugs in).
+
+Memory is bounded per client, for a thousand clients per process: the last `messages_kept`
+decrypted messages per channel (and as many message events for tags), at most `pending_limit`
+messages waiting for keys, member counts instead of member lists, and nothing that keeps a
+parsed reply alive (see `messages`).
 """
 
 from __future__ import annotations
@@ -23,15 +28,17 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 
-from gevent.event import AsyncResult
 from google.protobuf.message import Message
 
 from river_client import ids
 from river_client.encryption.device import Device
 from river_client.errors import RiverClientError
 from river_client.events import ParsedEvent, make_envelope, parse_envelope
-from river_client.keys import KeyExchange
+from river_client.keys import PENDING_LIMIT, KeyExchange
 from river_client.messages import (
+    MESSAGES_KEPT,
+    ChannelEvent,
+    MessageLog,
     ReceivedMessage,
     make_edit,
     make_post,
@@ -45,7 +52,7 @@ from river_client.rpc import CallHook, StreamRpc
 from river_client.signing import DelegateSigner
 from river_client.streams import (
     StreamState,
-    events_of,
+    joined_members,
     load_state,
     snapshot_of,
     user_stream_inceptions,
@@ -57,7 +64,6 @@ from river_client.transport import ConnectTransport
 logger = logging.getLogger(__name__)
 
 MessageHook = Callable[[ReceivedMessage], None]
-MESSAGES_KEPT = 10_000
 
 
 class RiverClient(StreamRpc):
@@ -65,7 +71,9 @@ class RiverClient(StreamRpc):
 
     `node` is a URL, a list of URLs (one is picked at random, as the SDK does) or a shared
     ConnectTransport; `insecure_tls` accepts self-signed certificates (local River nodes).
-    `device` defaults to a new Olm device; `delegate_expiry_ms` to one day.
+    `device` defaults to a new Olm device; `delegate_expiry_ms` to one day. `messages_kept`:
+    decrypted messages kept per channel for `messages()` (older ones are still handed to
+    `on_message` once); `pending_limit`: messages kept waiting for their keys.
     """
 
     def __init__(
@@ -83,6 +91,8 @@ class RiverClient(StreamRpc):
         insecure_tls: bool = False,
         solicit_delay: float = 3.0,
         respond_delay_scale: float = 1.0,
+        messages_kept: int = MESSAGES_KEPT,
+        pending_limit: int = PENDING_LIMIT,
     ) -> None:
         self._owns_transport = not isinstance(node, ConnectTransport)
         if isinstance(node, ConnectTransport):
@@ -104,14 +114,14 @@ class RiverClient(StreamRpc):
             device=device,
             solicit_delay=solicit_delay,
             respond_delay_scale=respond_delay_scale,
+            pending_limit=pending_limit,
         )
         self.sync = SyncSession(
             self.transport, self._on_sync_update, call=self.call, on_error=self._on_sync_error
         )
         self._streams: dict[bytes, StreamState] = {}
-        self._messages: dict[bytes, dict[str, ReceivedMessage]] = {}
+        self._log = MessageLog(messages_kept)
         self._views: dict[bytes, ChannelView] = {}
-        self._waiters: list[tuple[Callable[[ReceivedMessage], bool], AsyncResult]] = []
 
     def __repr__(self) -> str:
         return f"RiverClient({self.user_id}, {self.transport.base_url})"
@@ -166,36 +176,6 @@ class RiverClient(StreamRpc):
             stream_id=stream_id, minipool_gen=ref.num + 1, prev_miniblock_hash=ref.hash
         )
 
-    def _create_with_join(self, stream_id: bytes, inception: Message) -> None:
-        membership = pb.MemberPayload.Membership(
-            op=pb.SO_JOIN, user_address=self.address, initiator_address=self.address
-        )
-        events = [
-            make_envelope(self.signer, inception),
-            make_envelope(self.signer, pb.MemberPayload(membership=membership)),
-        ]
-        request = pb.CreateStreamRequest(events=events, stream_id=stream_id)
-        response = self.call("CreateStream", request, pb.CreateStreamResponse)
-        self.miniblocks.update_from_stream(stream_id, response.stream)
-
-    def create_space(self, space_id: str | bytes) -> None:
-        """Create a space stream (the space contract must exist; the creator joins it)."""
-        space = ids.stream_id_bytes(space_id)
-        inception = pb.SpacePayload.Inception(stream_id=space)
-        self._create_with_join(space, pb.SpacePayload(inception=inception))
-
-    def create_channel(self, space_id: str | bytes, channel_id: str | bytes | None = None) -> str:
-        """Create a channel in a space (a new random id by default); returns its id (hex)."""
-        space = ids.stream_id_bytes(space_id)
-        channel = (
-            ids.make_channel_stream_id(space)
-            if channel_id is None
-            else ids.stream_id_bytes(channel_id)
-        )
-        inception = pb.ChannelPayload.Inception(stream_id=channel, space_id=space)
-        self._create_with_join(channel, pb.ChannelPayload(inception=inception))
-        return channel.hex()
-
     # -- membership ----------------------------------------------------------------------------
 
     def _set_membership(self, stream_id: bytes, op: int) -> None:
@@ -209,11 +189,16 @@ class RiverClient(StreamRpc):
         if follow:
             self.follow(space)
 
-    def join_channel(self, channel_id: str | bytes) -> None:
-        """Join a channel and follow it (its messages arrive through sync and on_message)."""
+    def join_channel(self, channel_id: str | bytes, history_miniblocks: int = 0) -> None:
+        """Join a channel and follow it (its messages arrive through sync and on_message).
+
+        The node sends the channel from its last snapshot on; `history_miniblocks` asks for
+        that many miniblocks before it too, so that older messages (e.g. one posted before a
+        busy channel's latest snapshot) are decrypted and handed out as well.
+        """
         channel = ids.stream_id_bytes(channel_id)
         self._set_membership(channel, pb.SO_JOIN)
-        self.follow(channel, reload=True)
+        self.follow(channel, reload=True, history_miniblocks=history_miniblocks)
 
     def leave(self, stream_id: str | bytes) -> None:
         """Leave a space or channel and stop following it."""
@@ -222,12 +207,14 @@ class RiverClient(StreamRpc):
         self._streams.pop(stream, None)
         self.sync.remove(stream)
 
-    def follow(self, stream_id: bytes, reload: bool = False) -> StreamState:
+    def follow(
+        self, stream_id: bytes, reload: bool = False, history_miniblocks: int = 0
+    ) -> StreamState:
         """Load a stream (members, recent messages) and add it to the sync."""
         state = self._streams.get(stream_id)
         if state is not None and not reload:
             return state
-        stream = self.get_stream(stream_id)
+        stream = self.get_stream(stream_id, history_miniblocks)
         if stream is None:
             raise RiverClientError(f"stream {stream_id.hex()} does not exist")
         state = StreamState(stream_id)
@@ -237,26 +224,30 @@ class RiverClient(StreamRpc):
         return state
 
     def members(self, stream_id: str | bytes) -> set[str]:
-        """User ids of a followed stream's joined members."""
-        state = self.follow(ids.stream_id_bytes(stream_id))
-        return {ids.user_id(m) for m in state.members}
+        """User ids of a stream's joined members, as the node knows them now (GetStream)."""
+        stream = self.get_stream(ids.stream_id_bytes(stream_id))
+        return {ids.user_id(m) for m in joined_members(stream)} if stream is not None else set()
 
     # -- messages ------------------------------------------------------------------------------
 
     def view(self, channel_id: str | bytes) -> ChannelView:
         """The channel's message events seen so far, from which the tags of a new one come."""
-        return self._views.setdefault(ids.stream_id_bytes(channel_id), ChannelView(MESSAGES_KEPT))
+        channel = ids.stream_id_bytes(channel_id)
+        view = self._views.get(channel)
+        if view is None:
+            view = self._views[channel] = ChannelView(self._log.limit)
+        return view
 
     def send_message(self, channel_id: str | bytes, message: pl.ChannelMessage) -> str:
         """Encrypt a ChannelMessage, tag it as the SDK does, add it; returns the event id (hex)."""
         channel = ids.stream_id_bytes(channel_id)
-        state = self.follow(channel)
+        self.follow(channel)
+        members: set[bytes] = set()
         if self.keys.store.outbound(channel) is None:
-            # a new session goes to the members the node knows now, not to a lagging view
+            # a new session goes to the members the node knows now
             fresh = self.get_stream(channel)
-            if fresh is not None:
-                state.members = load_state(fresh).members
-        encrypted = self.keys.encrypt(channel, state.members, message)
+            members = joined_members(fresh) if fresh is not None else set()
+        encrypted = self.keys.encrypt(channel, members, message)
         view = self.view(channel)
         tags = view.tags(message, self.address)
         event_id = self.add_event(channel, pb.ChannelPayload(message=encrypted), tags)
@@ -291,7 +282,7 @@ class RiverClient(StreamRpc):
 
     def messages(self, channel_id: str | bytes) -> list[ReceivedMessage]:
         """The decrypted messages of a channel seen so far, oldest first."""
-        return list(self._messages.get(ids.stream_id_bytes(channel_id), {}).values())
+        return self._log.messages(ids.stream_id_bytes(channel_id))
 
     def timeline(
         self, channel_id: str | bytes, history_miniblocks: int = 0
@@ -319,45 +310,47 @@ class RiverClient(StreamRpc):
     def wait_for_message(
         self, predicate: Callable[[ReceivedMessage], bool], timeout: float
     ) -> ReceivedMessage | None:
-        """Block (the greenlet) until a decrypted message matches, or None after `timeout`."""
-        for kept in self._messages.values():
-            for message in kept.values():
-                if predicate(message):
-                    return message
-        result: AsyncResult = AsyncResult()
-        waiter = (predicate, result)
-        self._waiters.append(waiter)
-        try:
-            found: ReceivedMessage | None = result.wait(timeout)
-            return found
-        finally:
-            self._waiters.remove(waiter)
+        """A kept decrypted message that matches, else block (the greenlet) until one arrives;
+        None after `timeout`."""
+        return self._log.wait(predicate, timeout)
 
     # -- incoming events -----------------------------------------------------------------------
 
     def _process(
         self, state: StreamState, stream: pb.StreamAndCookie, snapshot: bool = True
     ) -> None:
+        # Blocks older than the snapshot (or older history) are counted in it already.
+        counted = 0 if snapshot else len(stream.miniblocks)
         if snapshot and (stream.sync_reset or stream.HasField("snapshot")):
             found = snapshot_of(stream)
             if found is not None:
                 state.apply_snapshot(found)
-        for parsed in events_of(stream):
-            if state.mark_seen(parsed.hash):
+                counted = stream.snapshot_miniblock_index
+        for index, miniblock in enumerate(stream.miniblocks):
+            for envelope in miniblock.events:
+                self._take(state, parse_envelope(envelope), index >= counted)
+        for envelope in stream.events:
+            self._take(state, parse_envelope(envelope), True)
+
+    def _take(self, state: StreamState, parsed: ParsedEvent, apply: bool) -> None:
+        if state.mark_seen(parsed.hash):
+            if apply:
                 state.apply_event(parsed)
-                self._dispatch(state, parsed)
+            self._dispatch(state, parsed)
 
     def _dispatch(self, state: StreamState, parsed: ParsedEvent) -> None:
         case = parsed.payload_case
         if case == "channel_payload":
-            if parsed.event.channel_payload.WhichOneof("content") == "message":
-                self.view(state.stream_id).saw_event(parsed.event_id, parsed.creator_address)
-                self.keys.handle_channel_message(state.stream_id, parsed)
+            payload = parsed.event.channel_payload
+            if payload.WhichOneof("content") == "message":
+                event = ChannelEvent.of(parsed.hash, parsed.event)
+                self.view(state.stream_id).saw_event(event.event_id, event.sender)
+                self.keys.handle_channel_message(state.stream_id, event, payload.message)
         elif case == "user_inbox_payload":
             if state.stream_id == ids.user_inbox_stream_id(self.address):
                 self.keys.handle_inbox_event(parsed)
         elif case == "member_payload":
-            self.keys.handle_member_event(state.stream_id, parsed, len(state.members))
+            self.keys.handle_member_event(state.stream_id, parsed, state.member_count)
 
     def _on_sync_update(self, stream: pb.StreamAndCookie) -> None:
         stream_id = bytes(stream.next_sync_cookie.stream_id)
@@ -371,21 +364,12 @@ class RiverClient(StreamRpc):
             self.on_call("river", "SyncStreams", 0.0, error)
 
     def _on_decrypted(
-        self, channel: bytes, parsed: ParsedEvent, message: pl.ChannelMessage
+        self, channel: bytes, event: ChannelEvent, message: pl.ChannelMessage
     ) -> None:
-        self.view(channel).saw_message(parsed.event_id, parsed.creator_address, message)
-        received = received_message(channel, parsed, message)
-        if received is None:
+        self.view(channel).saw_message(event.event_id, event.sender, message)
+        received = received_message(channel, event, message)
+        if received is None or not self._log.add(channel, received):
             return
-        kept = self._messages.setdefault(channel, {})
-        if received.event_id in kept:
-            return
-        kept[received.event_id] = received
-        if len(kept) > MESSAGES_KEPT:
-            kept.pop(next(iter(kept)))
-        for predicate, result in list(self._waiters):
-            if not result.ready() and predicate(received):
-                result.set(received)
         if self.on_message is not None:
             try:
                 self.on_message(received)
@@ -393,7 +377,9 @@ class RiverClient(StreamRpc):
                 logger.exception("on_message hook failed")
 
     def stop(self) -> None:
-        """Cancel the sync session; close the transport unless it was given (shared)."""
+        """Cancel the sync session and background key work; close the transport unless it was
+        given (shared)."""
+        self.keys.stop()
         self.sync.stop()
         if self._owns_transport:
             self.transport.close()

@@ -9,12 +9,18 @@ pre-key message each, in one GroupEncryptionSessions event on the member's inbox
 (built on that inbox's last miniblock from GetLastMiniblockHash).
 
 Received keys arrive on the own inbox stream; messages that could not be decrypted are
-decrypted again when their session arrives. A message still undecryptable after
-`solicit_delay` makes the client post a KeySolicitation to the stream; members holding the
-keys answer it after the SDK's random delay with an inbox delivery and a KeyFulfillment.
+decrypted again when their session arrives; at most `pending_limit` wait (later ones are
+dropped), kept as plain bytes (`messages.ChannelEvent`), never as parsed protobuf objects. A
+message still undecryptable after `solicit_delay` makes the client post a KeySolicitation to
+the stream for every missing session id; while ids stay missing the client asks again every
+`resolicit_interval` seconds (`solicit_attempts` times in all), and a message of a session not
+asked for yet brings the next solicitation forward. Members holding the keys answer it after
+the SDK's random delay (`solicitations.KeyResponder`).
 
 Imported keys are acknowledged on the own inbox (UserInboxPayload.Ack with the inbox's latest
 miniblock), at most once per `ack_interval` seconds.
+
+Background work (solicitations, answers, acks) runs in greenlets that `stop()` kills.
 
 Not supported: ephemeral solicitations, several devices per user on the sending side (other
 devices of one's own user get no keys).
@@ -23,12 +29,15 @@ devices of one's own user get no keys).
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 
 import gevent
 from gevent.lock import Semaphore
-from gevent.pool import Pool
+from gevent.pool import Group, Pool
 
 from river_client.encryption.device import Device, UserDevice
 from river_client.encryption.exceptions import EncryptionError
@@ -44,23 +53,21 @@ from river_client.encryption.sharing import (
     latest_devices,
     make_group_encryption_sessions,
 )
-from river_client.encryption.solicitation import (
-    answer_key_solicitation,
-    make_key_fulfillment,
-    make_stream_key_solicitation,
-    reply_payloads,
-    respond_delay_seconds,
-)
+from river_client.encryption.solicitation import make_stream_key_solicitation
 from river_client.errors import RiverClientError
 from river_client.events import MiniblockRef, ParsedEvent
 from river_client.ids import user_inbox_stream_id, user_metadata_stream_id
+from river_client.messages import ChannelEvent
 from river_client.proto import payloads_pb2 as pl
 from river_client.proto import protocol_pb2 as pb
+from river_client.solicitations import KeyResponder
 from river_client.streams import load_state
 
 logger = logging.getLogger(__name__)
 
-Decrypted = Callable[[bytes, ParsedEvent, pl.ChannelMessage], None]
+Decrypted = Callable[[bytes, ChannelEvent, pl.ChannelMessage], None]
+PENDING_LIMIT = 400
+DEVICES_CACHED = 128
 
 
 class Node(Protocol):
@@ -88,8 +95,11 @@ class KeyExchange:
         store: SessionStore | None = None,
         share_concurrency: int = 8,
         solicit_delay: float = 3.0,
+        resolicit_interval: float = 20.0,
+        solicit_attempts: int = 5,
         respond_delay_scale: float = 1.0,
         ack_interval: float = 10.0,
+        pending_limit: int = PENDING_LIMIT,
     ) -> None:
         self.node = node
         self.address = address
@@ -98,15 +108,47 @@ class KeyExchange:
         self.on_decrypted = on_decrypted
         self.share_concurrency = share_concurrency
         self.solicit_delay = solicit_delay
-        self.respond_delay_scale = respond_delay_scale
+        self.resolicit_interval = resolicit_interval
+        self.solicit_attempts = solicit_attempts
         self.ack_interval = ack_interval
+        self.pending_limit = pending_limit
         self.acks = 0
+        self.dropped = 0
+        self.responder = KeyResponder(
+            self.device,
+            self.store,
+            lambda stream_id, payload: node.add_event_on(stream_id, payload, None),
+            self._deliver,
+            address=address,
+            respond_delay_scale=respond_delay_scale,
+        )
         self._ack_scheduled = False
         self._locks: dict[bytes, Semaphore] = {}
-        self._devices: dict[bytes, list[UserDevice]] = {}
-        self._pending: dict[str, list[tuple[bytes, ParsedEvent]]] = {}
-        self._soliciting: set[bytes] = set()
-        self._answered: set[tuple[bytes, str, str]] = set()
+        self._devices: OrderedDict[bytes, list[UserDevice]] = OrderedDict()
+        self._pending: dict[str, list[tuple[bytes, ChannelEvent]]] = {}
+        self._pending_count = 0
+        self._asked: dict[bytes, set[str]] = {}
+        self._solicit_due: dict[bytes, float] = {}
+        self._greenlets = Group()
+
+    @property
+    def respond_delay_scale(self) -> float:
+        return self.responder.respond_delay_scale
+
+    @respond_delay_scale.setter
+    def respond_delay_scale(self, scale: float) -> None:
+        self.responder.respond_delay_scale = scale
+
+    def _later(self, delay: float, work: Callable[..., Any], *args: Any) -> gevent.Greenlet:
+        # A timer until it runs: a waiting task holds no greenlet stack.
+        greenlet = gevent.spawn_later(delay, work, *args)
+        self._greenlets.add(greenlet)
+        return greenlet
+
+    def stop(self) -> None:
+        """Kill every background greenlet (solicitations, answers, acks)."""
+        self.responder.stop()
+        self._greenlets.kill(block=False)
 
     def device_payload(self) -> pb.UserMetadataPayload:
         """The EncryptionDevice event publishing this device in the metadata stream."""
@@ -141,12 +183,15 @@ class KeyExchange:
             return session
 
     def devices_of(self, address: bytes, refresh: bool = False) -> list[UserDevice]:
-        """A user's devices from the user's metadata stream (cached)."""
+        """A user's devices from the user's metadata stream (the last few users cached)."""
         if not refresh and self._devices.get(address):
+            self._devices.move_to_end(address)
             return self._devices[address]
         stream = self.node.get_stream(user_metadata_stream_id(address))
         devices = latest_devices(load_state(stream).encryption_devices) if stream else []
         self._devices[address] = devices
+        while len(self._devices) > DEVICES_CACHED:
+            self._devices.popitem(last=False)
         return devices
 
     def share(
@@ -183,21 +228,37 @@ class KeyExchange:
 
     # -- receiving -----------------------------------------------------------------------------
 
-    def handle_channel_message(self, stream_id: bytes, parsed: ParsedEvent) -> None:
+    def handle_channel_message(
+        self, stream_id: bytes, event: ChannelEvent, data: pb.EncryptedData | None = None
+    ) -> None:
         """Decrypt a channel message now, or queue it until its session arrives."""
-        data = parsed.event.channel_payload.message
+        if data is None:
+            data = event.data()
         try:
             missing = missing_session_id(self.store, data)
             if missing is not None:
-                self._pending.setdefault(missing, []).append((stream_id, parsed))
-                self._solicit_later(stream_id)
+                self._wait_for_session(stream_id, missing, event, data)
                 return
             message = decrypt_channel_message(self.store, data, stream_id)
         except EncryptionError as exc:
-            logger.info("cannot decrypt event %s: %s", parsed.event_id, exc)
+            logger.info("cannot decrypt event %s: %s", event.event_id, exc)
             return
         if message is not None:
-            self.on_decrypted(stream_id, parsed, message)
+            self.on_decrypted(stream_id, event, message)
+
+    def _wait_for_session(
+        self, stream_id: bytes, missing: str, event: ChannelEvent, data: pb.EncryptedData
+    ) -> None:
+        if self._pending_count >= self.pending_limit:
+            self.dropped += 1
+            if self.dropped == 1:
+                logger.info("%d messages wait for keys; dropping later ones", self.pending_limit)
+            return
+        kept = event if event.encrypted else replace(event, encrypted=data.SerializeToString())
+        self._pending.setdefault(missing, []).append((stream_id, kept))
+        self._pending_count += 1
+        if missing not in self._asked.get(stream_id, ()):
+            self._solicit_soon(stream_id)
 
     def handle_inbox_event(self, parsed: ParsedEvent) -> None:
         """Import sessions sent to this device and decrypt the messages waiting for them."""
@@ -212,8 +273,10 @@ class KeyExchange:
             logger.info("cannot import keys from inbox event %s: %s", parsed.event_id, exc)
             return
         for session_id in imported:
-            for stream_id, waiting in self._pending.pop(session_id, []):
-                self.handle_channel_message(stream_id, waiting)
+            waiting = self._pending.pop(session_id, [])
+            self._pending_count -= len(waiting)
+            for stream_id, event in waiting:
+                self.handle_channel_message(stream_id, event)
         if imported:
             self._ack_later()
 
@@ -223,7 +286,6 @@ class KeyExchange:
         self._ack_scheduled = True
 
         def ack() -> None:
-            gevent.sleep(self.ack_interval)
             self._ack_scheduled = False
             inbox = user_inbox_stream_id(self.address)
             ref = self.node.known_miniblock(inbox)
@@ -238,12 +300,12 @@ class KeyExchange:
             except RiverClientError as exc:
                 logger.info("inbox ack failed: %s", exc)
 
-        gevent.spawn(ack)
+        self._later(self.ack_interval, ack)
 
     @property
     def pending_count(self) -> int:
         """Messages waiting for a session."""
-        return sum(len(v) for v in self._pending.values())
+        return self._pending_count
 
     # -- solicitations -------------------------------------------------------------------------
 
@@ -252,67 +314,46 @@ class KeyExchange:
             sid for sid, items in self._pending.items() if any(s == stream_id for s, _ in items)
         )
 
-    def _solicit_later(self, stream_id: bytes) -> None:
-        if stream_id in self._soliciting:
+    def _solicit_soon(self, stream_id: bytes) -> None:
+        """Solicit the stream's missing ids in `solicit_delay` s, unless a solicitation is due
+        sooner."""
+        soon = time.monotonic() + self.solicit_delay
+        if self._solicit_due.get(stream_id, float("inf")) <= soon:
             return
-        self._soliciting.add(stream_id)
+        self._solicit_due[stream_id] = soon
+        self._later(self.solicit_delay, self._solicit, stream_id, soon, 1)
 
-        def solicit() -> None:
-            try:
-                gevent.sleep(self.solicit_delay)
-                missing = self._missing_for(stream_id)
-                if not missing:
-                    return
-                solicitation = make_stream_key_solicitation(
-                    self.device.user_device, self.store, stream_id, missing
-                )
-                payload = pb.MemberPayload(key_solicitation=solicitation)
-                self.node.add_event_on(stream_id, payload, None)
-                logger.info("asked for %d session(s) of %s", len(missing), stream_id.hex())
-            except (RiverClientError, EncryptionError, ValueError) as exc:
-                logger.info("key solicitation in %s failed: %s", stream_id.hex(), exc)
-            finally:
-                self._soliciting.discard(stream_id)
-
-        gevent.spawn(solicit)
+    def _solicit(self, stream_id: bytes, due: float, attempt: int) -> None:
+        if self._solicit_due.get(stream_id) != due:
+            return  # superseded by a sooner one
+        del self._solicit_due[stream_id]
+        missing = self._missing_for(stream_id)
+        if not missing:
+            self._asked.pop(stream_id, None)
+            return
+        try:
+            solicitation = make_stream_key_solicitation(
+                self.device.user_device, self.store, stream_id, missing
+            )
+            payload = pb.MemberPayload(key_solicitation=solicitation)
+            self.node.add_event_on(stream_id, payload, None)
+            self._asked[stream_id] = set(solicitation.session_ids)
+            logger.info("asked for %d session(s) of %s", len(missing), stream_id.hex())
+        except (RiverClientError, EncryptionError, ValueError) as exc:
+            logger.info("key solicitation in %s failed: %s", stream_id.hex(), exc)
+        if attempt >= self.solicit_attempts:
+            self._asked.pop(stream_id, None)  # a later message starts a new round
+        else:
+            again = time.monotonic() + self.resolicit_interval
+            self._solicit_due[stream_id] = again
+            self._later(self.resolicit_interval, self._solicit, stream_id, again, attempt + 1)
 
     def handle_member_event(self, stream_id: bytes, parsed: ParsedEvent, members: int) -> None:
-        """Answer other devices' key solicitations; note fulfillments by others."""
+        """Queue answers to other devices' key solicitations; note fulfillments by others."""
         member = parsed.event.member_payload
         case = member.WhichOneof("content")
         if case == "key_fulfillment":
-            for session_id in member.key_fulfillment.session_ids:
-                self._answered.add((stream_id, member.key_fulfillment.device_key, session_id))
-            return
-        if case != "key_solicitation":
-            return
-        solicitation = member.key_solicitation
-        reply = answer_key_solicitation(self.store, stream_id, solicitation, self.device.device_key)
-        if reply is None:
-            return
-        solicitor = bytes(parsed.event.creator_address)
-        own = solicitor == self.address
-        delay = self.respond_delay_scale * respond_delay_seconds(
-            members, own, parsed.event.ephemeral
-        )
-
-        def respond() -> None:
-            gevent.sleep(delay)
-            wanted = {
-                sid
-                for sid in reply.fulfilled_session_ids
-                if (stream_id, solicitation.device_key, sid) not in self._answered
-            }
-            if not wanted:
-                return
-            try:
-                fulfillment = make_key_fulfillment(solicitor, reply)
-                self.node.add_event_on(
-                    stream_id, pb.MemberPayload(key_fulfillment=fulfillment), None
-                )
-                for payload in reply_payloads(self.device, stream_id, reply):
-                    self._deliver(solicitor, payload)
-            except (RiverClientError, EncryptionError, ValueError) as exc:
-                logger.info("answering a key solicitation in %s failed: %s", stream_id.hex(), exc)
-
-        gevent.spawn(respond)
+            self.responder.fulfilled(stream_id, member.key_fulfillment)
+        elif case == "key_solicitation" and not parsed.event.ephemeral:
+            solicitor = bytes(parsed.event.creator_address)
+            self.responder.solicited(stream_id, solicitor, member.key_solicitation, members)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 import gevent
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 BAD_PREV_RETRIES = 3
 TOO_NEW_RETRIES = 5
 TOO_NEW_DELAY = 1.0
+TRACKED_STREAMS = 32
 
 
 def ref_from_cookie(cookie: pb.SyncCookie) -> MiniblockRef | None:
@@ -56,10 +58,15 @@ def ref_from_error(error: RiverError) -> MiniblockRef | None:
 
 
 class MiniblockTracker:
-    """The latest known miniblock of every stream; only ever moves forward."""
+    """The latest known miniblock of the `limit` streams used last; only ever moves forward.
 
-    def __init__(self) -> None:
-        self._refs: dict[bytes, MiniblockRef] = {}
+    Bounded because key sharing touches the inbox of every member a client shares with; a
+    forgotten stream costs one GetLastMiniblockHash when it is written to again.
+    """
+
+    def __init__(self, limit: int = TRACKED_STREAMS) -> None:
+        self.limit = limit
+        self._refs: OrderedDict[bytes, MiniblockRef] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, stream_id: bytes) -> MiniblockRef | None:
@@ -73,6 +80,9 @@ class MiniblockTracker:
             known = self._refs.get(stream_id)
             if force or known is None or ref.num >= known.num:
                 self._refs[stream_id] = ref
+                self._refs.move_to_end(stream_id)
+                while len(self._refs) > self.limit:
+                    self._refs.popitem(last=False)
 
     def update_from_stream(self, stream_id: bytes, stream: pb.StreamAndCookie) -> None:
         """Learn from a GetStream reply or a sync update: headers, then the cookie."""

@@ -2,7 +2,8 @@
 
 Every unary call goes through `call`, which reports ``on_call("river", method, elapsed_ms,
 error)``; events are added through `add_event_on`, which builds them on the stream's latest
-known miniblock and follows the node's corrections (see `miniblocks`).
+known miniblock and follows the node's corrections (see `miniblocks`). Spaces and channels
+are created (inception plus the creator's join) with `create_space` / `create_channel`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from river_client import ids
 from river_client.errors import RiverClientError
 from river_client.events import MiniblockRef, make_envelope
 from river_client.miniblocks import MiniblockTracker, add_event
@@ -48,9 +50,16 @@ class StreamRpc:
             if self.on_call is not None:
                 self.on_call("river", method, (time.perf_counter() - started) * 1000.0, error)
 
-    def get_stream(self, stream_id: bytes) -> pb.StreamAndCookie | None:
-        """GetStream (optional): the stream from its last snapshot on, or None if missing."""
-        request = pb.GetStreamRequest(stream_id=stream_id, optional=True)
+    def get_stream(
+        self, stream_id: bytes, preceding_miniblocks: int = 0
+    ) -> pb.StreamAndCookie | None:
+        """GetStream (optional): the stream from its last snapshot on (and that many
+        miniblocks before it), or None if missing."""
+        request = pb.GetStreamRequest(
+            stream_id=stream_id,
+            optional=True,
+            number_of_preceding_miniblocks=preceding_miniblocks,
+        )
         response = self.call("GetStream", request, pb.GetStreamResponse)
         if not response.HasField("stream") or not response.stream.next_sync_cookie.stream_id:
             return None
@@ -99,3 +108,35 @@ class StreamRpc:
     def add_event(self, stream_id: bytes, payload: Any, tags: pb.Tags | None = None) -> str:
         """AddEvent on the latest miniblock known for the stream."""
         return self.add_event_on(stream_id, payload, None, tags)
+
+    def _create_with_join(self, stream_id: bytes, inception: Message) -> None:
+        membership = pb.MemberPayload.Membership(
+            op=pb.SO_JOIN,
+            user_address=self.signer.creator_address,
+            initiator_address=self.signer.creator_address,
+        )
+        events = [
+            make_envelope(self.signer, inception),
+            make_envelope(self.signer, pb.MemberPayload(membership=membership)),
+        ]
+        request = pb.CreateStreamRequest(events=events, stream_id=stream_id)
+        response = self.call("CreateStream", request, pb.CreateStreamResponse)
+        self.miniblocks.update_from_stream(stream_id, response.stream)
+
+    def create_space(self, space_id: str | bytes) -> None:
+        """Create a space stream (the space contract must exist; the creator joins it)."""
+        space = ids.stream_id_bytes(space_id)
+        inception = pb.SpacePayload.Inception(stream_id=space)
+        self._create_with_join(space, pb.SpacePayload(inception=inception))
+
+    def create_channel(self, space_id: str | bytes, channel_id: str | bytes | None = None) -> str:
+        """Create a channel in a space (a new random id by default); returns its id (hex)."""
+        space = ids.stream_id_bytes(space_id)
+        channel = (
+            ids.make_channel_stream_id(space)
+            if channel_id is None
+            else ids.stream_id_bytes(channel_id)
+        )
+        inception = pb.ChannelPayload.Inception(stream_id=channel, space_id=space)
+        self._create_with_join(channel, pb.ChannelPayload(inception=inception))
+        return channel.hex()
