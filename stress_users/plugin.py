@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 OPTION_EXIT_CODE = 2
 SUMMARY_WAIT_S = 15.0
 END_GRACE_S = 60.0
+LOST_AFTER_S = 10.0
 _run: dict[str, Any] = {"root": None, "watcher": None, "ended": False}
 
 __all__ = ["Follower"]
@@ -148,14 +149,21 @@ def _on_test_start(environment: Any, **_kwargs: Any) -> None:
     )
 
 
-def _vanished_workers(runner: Any) -> list[str]:
+def _vanished_workers(runner: Any, missing_since: dict[str, float]) -> list[str]:
+    """Workers gone from the master, or missing (no heartbeat) for `LOST_AFTER_S`: a worker
+    whose CPU is saturated can miss a few heartbeats and then heal."""
     if not isinstance(runner, MasterRunner):
         return []
     holders = set(allocator.holders.values()) | {s.node_id for s in progress.slots.values()}
+    now = time.monotonic()
     gone = []
     for node_id in holders:
         client = runner.clients.get(node_id)
-        if client is None or client.state == STATE_MISSING:
+        if client is not None and client.state != STATE_MISSING:
+            missing_since.pop(node_id, None)
+            continue
+        since = missing_since.setdefault(node_id, now)
+        if client is None or now - since >= LOST_AFTER_S:
             gone.append(node_id)
     return gone
 
@@ -163,9 +171,10 @@ def _vanished_workers(runner: Any) -> list[str]:
 def _watch(environment: Any, config: RunConfig) -> None:
     """Reclaim vanished workers' slots; end the test when every follower is finished."""
     runner = environment.runner
+    missing_since: dict[str, float] = {}
     while not _run["ended"]:
         gevent.sleep(1.0)
-        for node_id in _vanished_workers(runner):
+        for node_id in _vanished_workers(runner, missing_since):
             if node_id in progress.lost_workers:
                 continue
             lost = progress.mark_lost(node_id)
