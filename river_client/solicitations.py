@@ -123,10 +123,7 @@ class KeyResponder:
         """Queue an answer to a solicitation seen in a stream with `members` joined members."""
         if self._stopped or solicitation.device_key == self.device.device_key:
             return
-        if (
-            answer_key_solicitation(self.store, stream_id, solicitation, self.device.device_key)
-            is None
-        ):
+        if not self._can_answer(stream_id, solicitation):
             return
         key = (stream_id, solicitation.device_key)
         ids = [sys.intern(i) for i in solicitation.session_ids]
@@ -155,6 +152,14 @@ class KeyResponder:
         self._wake.set()
         if self._scheduler is None or self._scheduler.dead:
             self._scheduler = gevent.spawn(self._schedule)
+
+    def _can_answer(self, stream_id: bytes, solicitation: pb.MemberPayload.KeySolicitation) -> bool:
+        # Cheap: every member checks every solicitation; the reply is built when it is due.
+        if not solicitation.session_ids:
+            return False
+        if solicitation.is_new_device:
+            return bool(self.store.sessions(stream_id))
+        return any(session_id in self.store for session_id in solicitation.session_ids)
 
     def fulfilled(self, stream_id: bytes, fulfillment: pb.MemberPayload.KeyFulfillment) -> None:
         """Someone answered: drop the session ids a fulfillment covers."""
