@@ -9,13 +9,14 @@ pre-key message each, in one GroupEncryptionSessions event on the member's inbox
 (built on that inbox's last miniblock from GetLastMiniblockHash).
 
 Received keys arrive on the own inbox stream; messages that could not be decrypted are
-decrypted again when their session arrives; at most `pending_limit` wait (later ones are
-dropped), kept as plain bytes (`messages.ChannelEvent`), never as parsed protobuf objects. A
-message still undecryptable after `solicit_delay` makes the client post a KeySolicitation to
-the stream for every missing session id; while ids stay missing the client asks again every
-`resolicit_interval` seconds (`solicit_attempts` times in all), and a message of a session not
-asked for yet brings the next solicitation forward. Members holding the keys answer it after
-the SDK's random delay (`solicitations.KeyResponder`).
+decrypted again when their session arrives (yielding to other greenlets every `YIELD_EVERY`
+messages); at most `pending_limit` wait (later ones are dropped), kept as plain bytes
+(`messages.ChannelEvent`), never as parsed protobuf objects. A message still undecryptable
+after `solicit_delay` makes the client post a KeySolicitation to the stream for every missing
+session id; while ids stay missing the client asks again every `resolicit_interval` seconds
+(`solicit_attempts` times in all), and a message of a session not asked for yet brings the next
+solicitation forward. Members holding the keys answer it after the SDK's random delay
+(`solicitations.KeyResponder`).
 
 Imported keys are acknowledged on the own inbox (UserInboxPayload.Ack with the inbox's latest
 miniblock), at most once per `ack_interval` seconds.
@@ -68,6 +69,7 @@ logger = logging.getLogger(__name__)
 Decrypted = Callable[[bytes, ChannelEvent, pl.ChannelMessage], None]
 PENDING_LIMIT = 400
 DEVICES_CACHED = 128
+YIELD_EVERY = 50
 
 
 class Node(Protocol):
@@ -272,11 +274,12 @@ class KeyExchange:
         except EncryptionError as exc:
             logger.info("cannot import keys from inbox event %s: %s", parsed.event_id, exc)
             return
-        for session_id in imported:
-            waiting = self._pending.pop(session_id, [])
-            self._pending_count -= len(waiting)
-            for stream_id, event in waiting:
-                self.handle_channel_message(stream_id, event)
+        waiting = [item for session_id in imported for item in self._pending.pop(session_id, [])]
+        self._pending_count -= len(waiting)
+        for done, (stream_id, event) in enumerate(waiting, 1):
+            self.handle_channel_message(stream_id, event)
+            if done % YIELD_EVERY == 0:
+                gevent.sleep(0)  # hundreds may wait for one key: let heartbeats run between
         if imported:
             self._ack_later()
 

@@ -3,6 +3,7 @@
 - ``device``: the Olm account of a client (device key, fallback key) and Olm to-device
   messages (one new session per message, always pre-key).
 - ``hybrid``: hybrid group sessions (``grpaes``, AES-256-GCM), EncryptedData, SessionStore.
+- ``stream_sessions``: a SessionStore's index of one stream's sessions (sorted hex ids).
 - ``sharing``: GroupEncryptionSessions inbox payloads carrying SessionKeys to member devices.
 - ``solicitation``: KeySolicitation / KeyFulfillment for members that miss session keys.
 - ``exceptions``: the error tree.

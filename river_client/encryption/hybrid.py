@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf import json_format
 
 from river_client.encryption.exceptions import MessageDecryptionError, SessionMismatchError
+from river_client.encryption.stream_sessions import StreamSessions
 from river_client.proto import payloads_pb2, protocol_pb2
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,7 @@ class HybridSession:
     miniblock_num: int
     miniblock_hash: bytes
     session_id: bytes = field(init=False)
+    session_id_hex: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.stream_id) != STREAM_ID_LENGTH:
@@ -119,6 +122,8 @@ class HybridSession:
             self.stream_id, self.key, self.miniblock_num, self.miniblock_hash
         )
         object.__setattr__(self, "session_id", session_id)
+        # Interned: the clients of one process share the text of the ids they all know.
+        object.__setattr__(self, "session_id_hex", sys.intern(session_id.hex()))
 
     @classmethod
     def create(
@@ -128,10 +133,6 @@ class HybridSession:
         return cls(
             stream_id_bytes(stream_id), os.urandom(KEY_LENGTH), miniblock_num, miniblock_hash
         )
-
-    @property
-    def session_id_hex(self) -> str:
-        return self.session_id.hex()
 
     @property
     def stream_id_hex(self) -> str:
@@ -202,7 +203,7 @@ class SessionStore:
 
     def __init__(self) -> None:
         self._by_id: dict[bytes, HybridSession] = {}
-        self._by_stream: dict[bytes, dict[bytes, HybridSession]] = {}
+        self._by_stream: dict[bytes, StreamSessions] = {}
         self._outbound: dict[bytes, HybridSession] = {}
 
     def __len__(self) -> int:
@@ -213,10 +214,7 @@ class SessionStore:
 
     def __contains__(self, session_id: object) -> bool:
         if isinstance(session_id, str):
-            try:
-                session_id = bytes.fromhex(session_id)
-            except ValueError:
-                return False
+            return self.get(session_id) is not None
         return session_id in self._by_id
 
     def add(self, session: HybridSession) -> bool:
@@ -224,7 +222,10 @@ class SessionStore:
         if session.session_id in self._by_id:
             return False
         self._by_id[session.session_id] = session
-        self._by_stream.setdefault(session.stream_id, {})[session.session_id] = session
+        stream = self._by_stream.get(session.stream_id)
+        if stream is None:
+            stream = self._by_stream[session.stream_id] = StreamSessions()
+        stream.add(session)
         current = self._outbound.get(session.stream_id)
         if current is None or session.miniblock_num > current.miniblock_num:
             self._outbound[session.stream_id] = session
@@ -254,12 +255,16 @@ class SessionStore:
         """The session to encrypt with: the stream's session with the highest miniblock_num."""
         return self._outbound.get(stream_id_bytes(stream_id))
 
+    def stream(self, stream_id: bytes | str) -> StreamSessions:
+        """The index of a stream's sessions (empty, and not kept, for an unknown stream)."""
+        return self._by_stream.get(stream_id_bytes(stream_id)) or StreamSessions()
+
     def sessions(self, stream_id: bytes | str) -> list[HybridSession]:
-        return list(self._by_stream.get(stream_id_bytes(stream_id), {}).values())
+        return self.stream(stream_id).sessions()
 
     def session_ids(self, stream_id: bytes | str) -> list[str]:
         """Hex session ids known for a stream, sorted (as the SDK lists them)."""
-        return sorted(s.session_id_hex for s in self.sessions(stream_id))
+        return self.stream(stream_id).session_ids()
 
     def export(self) -> list[bytes]:
         """Every session as serialized ``HybridGroupSessionKey`` bytes, for persistence."""

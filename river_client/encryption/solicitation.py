@@ -57,7 +57,7 @@ def make_stream_key_solicitation(
 ) -> KeySolicitation:
     """``make_key_solicitation`` with ``is_new_device`` taken from what the store knows."""
     return make_key_solicitation(
-        device, missing_session_ids, is_new_device=not store.sessions(stream_id)
+        device, missing_session_ids, is_new_device=not store.stream(stream_id)
     )
 
 
@@ -83,22 +83,22 @@ def answer_key_solicitation(
     """The sessions this device should send to the soliciting device, or None.
 
     None for our own device, a solicitation without session ids, or when we know none of
-    the requested sessions (and it is not a new device).
+    the requested sessions (and it is not a new device). Costs a lookup per requested id;
+    only a new device, which gets every session of the stream, costs one per session.
     """
     if solicitation.device_key == own_device_key or not solicitation.session_ids:
         return None
-    known = sorted(store.sessions(stream_id), key=lambda s: s.session_id_hex)
-    requested = set(solicitation.session_ids)
+    known = store.stream(stream_id)
+    fulfilled = known.known_ids(solicitation.session_ids)
     if solicitation.is_new_device:
-        reply = known
+        reply = known.sorted_sessions()
+        if not fulfilled:
+            fulfilled = known.session_ids()
     else:
-        reply = [s for s in known if s.session_id_hex in requested]
+        reply = [session for session_id in fulfilled if (session := known.get(session_id))]
     if not reply:
         return None
 
-    fulfilled = sorted(s.session_id_hex for s in reply if s.session_id_hex in requested)
-    if not fulfilled:
-        fulfilled = sorted(s.session_id_hex for s in reply)
     return KeySolicitationReply(
         recipient=UserDevice(solicitation.device_key, solicitation.fallback_key),
         sessions=reply,
