@@ -45,7 +45,7 @@ WORDS = (
 )  # fmt: skip
 MEMBERSHIP_POLL_S = 1.5
 SLOT_RETRY_S = 30.0
-KICKOFF_QUICK_S = 10.0
+KICKOFF_QUICK_S = 30.0
 
 
 def silly_words(rng: random.Random, count: int = 3) -> str:
@@ -183,7 +183,7 @@ class Follower(User):
             is_post = m.kind == "post" and m.thread_id is None
             return is_post and "kickoff" in m.text and config.session_id in m.text
 
-        quick = KICKOFF_QUICK_S if outcome.kickoff_id else timeout
+        quick = min(KICKOFF_QUICK_S, timeout) if outcome.kickoff_id else timeout
         kickoff = wait_for_message(client, config.announce_channel_id, is_kickoff, quick)
         if kickoff is None and outcome.kickoff_id:
             runtime.kickoffs_not_decrypted += 1
