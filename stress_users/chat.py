@@ -103,6 +103,7 @@ class RiverChat:
         self._reporter = reporter
         self._on_message = on_message
         self._joined_ms: dict[str, float] = {}
+        self._reactors: dict[str, set[str]] = {}
         self._stopped = False
         self._client = RiverClient(
             private_key,
@@ -119,6 +120,8 @@ class RiverChat:
 
     def _received(self, received: Any) -> None:
         message = _to_chat_message(received)
+        if message.kind == "reaction" and message.ref_event_id in self._reactors:
+            self._reactors[message.ref_event_id].add(message.sender)
         joined = self._joined_ms.get(message.channel_id)
         if (
             joined is not None
@@ -152,14 +155,19 @@ class RiverChat:
         return [_to_chat_message(m) for m in self._client.messages(channel_id)]
 
     def reaction_count(self, channel_id: str, event_id: str) -> int:
-        """Distinct users who reacted to the message."""
-        return len(
-            {
+        """Distinct users who reacted to the message.
+
+        The client keeps a bounded history per channel, so the first call starts counting the
+        message's reactors as they arrive (seeded from that history) and later calls read the
+        tally: a count that keeps growing past the history's size.
+        """
+        if event_id not in self._reactors:
+            self._reactors[event_id] = {
                 m.sender
                 for m in self._client.messages(channel_id)
                 if m.kind == "reaction" and m.ref_event_id == event_id
             }
-        )
+        return len(self._reactors[event_id])
 
     def wait_for(
         self, channel_id: str, predicate: Callable[[ChatMessage], bool], timeout: float
