@@ -268,6 +268,11 @@ class SdkPeer(Lifecycle):
             "init-user", timeout=timeout, url=url, privateKey=hex_key(private_key), spaceId=space_id
         )
 
+    def create_space_and_channel(self, handle: str, space_id: str, channel_id: str) -> None:
+        """The SDK client `handle` creates the space stream and a channel stream in it."""
+        self.request("client-create-space", handle=handle, spaceId=space_id)
+        self.request("client-create-channel", handle=handle, spaceId=space_id, channelId=channel_id)
+
     # Reader threads.
 
     def _read_stdout(self) -> None:

@@ -118,13 +118,7 @@ def test_sdk_and_our_client_read_each_other(sdk_peer: SdkPeer, node_url: str) ->
     ours = RiverClient(os.urandom(32), node_url)
     try:
         handle = sdk_user["handle"]
-        sdk_peer.request("client-create-space", handle=handle, spaceId=space_id.hex())
-        sdk_peer.request(
-            "client-create-channel",
-            handle=handle,
-            spaceId=space_id.hex(),
-            channelId=channel_id.hex(),
-        )
+        sdk_peer.create_space_and_channel(handle, space_id.hex(), channel_id.hex())
         ours.start(space_id)
         ours.join_space(space_id)
         ours.join_channel(channel_id)
@@ -189,13 +183,7 @@ def test_every_event_our_client_sends_passes_the_sdk(sdk_peer: SdkPeer, node_url
     handle = sdk_user["handle"]
     ours = RiverClient(os.urandom(32), node_url)
     try:
-        sdk_peer.request("client-create-space", handle=handle, spaceId=space_id.hex())
-        sdk_peer.request(
-            "client-create-channel",
-            handle=handle,
-            spaceId=space_id.hex(),
-            channelId=channel_id.hex(),
-        )
+        sdk_peer.create_space_and_channel(handle, space_id.hex(), channel_id.hex())
         ours.start(space_id)
         ours.join_space(space_id)
         ours.join_channel(channel_id)
@@ -251,13 +239,7 @@ def test_late_joiners_get_the_keys_both_ways(sdk_peer: SdkPeer, node_url: str) -
     late_handle = None
     try:
         handle = first["handle"]
-        sdk_peer.request("client-create-space", handle=handle, spaceId=space_id.hex())
-        sdk_peer.request(
-            "client-create-channel",
-            handle=handle,
-            spaceId=space_id.hex(),
-            channelId=channel_id.hex(),
-        )
+        sdk_peer.create_space_and_channel(handle, space_id.hex(), channel_id.hex())
         sdk_peer.request("client-send", handle=handle, streamId=channel_id.hex(), text="before you")
 
         ours.start(space_id)

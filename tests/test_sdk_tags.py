@@ -80,10 +80,7 @@ def test_our_tags_match_the_sdk_for_the_same_actions(sdk_peer: SdkPeer, node_url
         return str(reply["eventId"])
 
     try:
-        sdk_peer.request("client-create-space", handle=handle, spaceId=space_id.hex())
-        sdk_peer.request(
-            "client-create-channel", handle=handle, spaceId=space_id.hex(), channelId=channel.hex()
-        )
+        sdk_peer.create_space_and_channel(handle, space_id.hex(), channel.hex())
         ours.start(space_id)
         ours.join_space(space_id)
         ours.join_channel(channel)
