@@ -73,7 +73,9 @@ class RiverClient(StreamRpc):
     ConnectTransport; `insecure_tls` accepts self-signed certificates (local River nodes).
     `device` defaults to a new Olm device; `delegate_expiry_ms` to one day. `messages_kept`:
     decrypted messages kept per channel for `messages()` (older ones are still handed to
-    `on_message` once); `pending_limit`: messages kept waiting for their keys.
+    `on_message` once); `pending_limit`: messages kept waiting for their keys. `key_wait`: before
+    creating a new group session for a channel whose messages wait for keys, wait up to that
+    many seconds for one of its sessions to arrive (0, the SDK's way: create at once).
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class RiverClient(StreamRpc):
         respond_delay_scale: float = 1.0,
         messages_kept: int = MESSAGES_KEPT,
         pending_limit: int = PENDING_LIMIT,
+        key_wait: float = 0.0,
     ) -> None:
         self._owns_transport = not isinstance(node, ConnectTransport)
         if isinstance(node, ConnectTransport):
@@ -121,6 +124,7 @@ class RiverClient(StreamRpc):
         )
         self._streams: dict[bytes, StreamState] = {}
         self._log = MessageLog(messages_kept)
+        self.key_wait = key_wait
         self._views: dict[bytes, ChannelView] = {}
 
     def __repr__(self) -> str:
@@ -243,7 +247,7 @@ class RiverClient(StreamRpc):
         channel = ids.stream_id_bytes(channel_id)
         self.follow(channel)
         members: set[bytes] = set()
-        if self.keys.store.outbound(channel) is None:
+        if not self.keys.await_session(channel, self.key_wait):
             # a new session goes to the members the node knows now
             fresh = self.get_stream(channel)
             members = joined_members(fresh) if fresh is not None else set()

@@ -18,6 +18,12 @@ session id; while ids stay missing the client asks again every `resolicit_interv
 solicitation forward. Members holding the keys answer it after the SDK's random delay
 (`solicitations.KeyResponder`).
 
+A client about to create a session for a stream whose messages wait for keys may first
+`await_session`: it solicits at once and waits for one of the stream's sessions, so that the
+members of a channel converge on one key instead of each sharing a new one with all the
+others (the SDK creates one at once; with hundreds of members per process that costs every
+member a session of every other member).
+
 Imported keys are acknowledged on the own inbox (UserInboxPayload.Ack with the inbox's latest
 miniblock), at most once per `ack_interval` seconds.
 
@@ -37,6 +43,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 import gevent
+from gevent.event import Event
 from gevent.lock import Semaphore
 from gevent.pool import Group, Pool
 
@@ -131,6 +138,7 @@ class KeyExchange:
         self._pending_count = 0
         self._asked: dict[bytes, set[str]] = {}
         self._solicit_due: dict[bytes, float] = {}
+        self._arrived: dict[bytes, Event] = {}
         self._greenlets = Group()
 
     @property
@@ -183,6 +191,19 @@ class KeyExchange:
             self.store.add(session)
             self.share(stream_id, [session], members)
             return session
+
+    def await_session(self, stream_id: bytes, timeout: float) -> bool:
+        """Whether the stream has a session, after waiting up to `timeout` s for one when some
+        of its messages wait for keys (soliciting them now); False at once when none wait."""
+        if self.store.outbound(stream_id) is not None:
+            return True
+        if timeout <= 0 or not self._missing_for(stream_id):
+            return False
+        if stream_id not in self._asked:
+            self._solicit_soon(stream_id, delay=0.0)
+        arrived = self._arrived.setdefault(stream_id, Event())
+        arrived.wait(timeout)
+        return self.store.outbound(stream_id) is not None
 
     def devices_of(self, address: bytes, refresh: bool = False) -> list[UserDevice]:
         """A user's devices from the user's metadata stream (the last few users cached)."""
@@ -274,6 +295,9 @@ class KeyExchange:
         except EncryptionError as exc:
             logger.info("cannot import keys from inbox event %s: %s", parsed.event_id, exc)
             return
+        arrived = self._arrived.pop(bytes(inbox.group_encryption_sessions.stream_id), None)
+        if imported and arrived is not None:
+            arrived.set()
         waiting = [item for session_id in imported for item in self._pending.pop(session_id, [])]
         self._pending_count -= len(waiting)
         for done, (stream_id, event) in enumerate(waiting, 1):
@@ -317,14 +341,15 @@ class KeyExchange:
             sid for sid, items in self._pending.items() if any(s == stream_id for s, _ in items)
         )
 
-    def _solicit_soon(self, stream_id: bytes) -> None:
-        """Solicit the stream's missing ids in `solicit_delay` s, unless a solicitation is due
-        sooner."""
-        soon = time.monotonic() + self.solicit_delay
+    def _solicit_soon(self, stream_id: bytes, delay: float | None = None) -> None:
+        """Solicit the stream's missing ids in `delay` s (`solicit_delay` by default), unless a
+        solicitation is due sooner."""
+        delay = self.solicit_delay if delay is None else delay
+        soon = time.monotonic() + delay
         if self._solicit_due.get(stream_id, float("inf")) <= soon:
             return
         self._solicit_due[stream_id] = soon
-        self._later(self.solicit_delay, self._solicit, stream_id, soon, 1)
+        self._later(delay, self._solicit, stream_id, soon, 1)
 
     def _solicit(self, stream_id: bytes, due: float, attempt: int) -> None:
         if self._solicit_due.get(stream_id) != due:

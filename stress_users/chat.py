@@ -97,6 +97,7 @@ class RiverChat:
         node_urls: list[str],
         reporter: Reporter,
         on_message: Callable[[ChatMessage], None] | None = None,
+        **client_options: Any,
     ) -> None:
         from river_client.client import RiverClient
 
@@ -110,6 +111,7 @@ class RiverChat:
             shared_transport(random.choice(node_urls)),
             on_call=self._called,
             on_message=self._received,
+            **client_options,
         )
         self.user_id = str(self._client.user_id)
 
@@ -198,13 +200,32 @@ def shared_transport(url: str) -> Any:
     return transport
 
 
+FOLLOWER_MESSAGES_KEPT = 8
+FOLLOWER_PENDING_LIMIT = 64
+
+
 def open_chat(
     private_key: bytes,
     config: RunConfig,
     reporter: Reporter,
     on_message: Callable[[ChatMessage], None] | None = None,
+    follower: bool = False,
 ) -> ChatClient:
-    """A chat client for one wallet on the run's River nodes."""
+    """A chat client for one wallet on the run's River nodes.
+
+    A follower's client is lean, for a thousand of them per process: it keeps the last
+    `FOLLOWER_MESSAGES_KEPT` messages per channel (the follower watches for the ones it needs
+    as they arrive), at most `FOLLOWER_PENDING_LIMIT` waiting for keys, and before its first
+    message in a channel waits up to `RunConfig.key_wait_s` for the channel's group key, so
+    that all followers share one key per channel instead of each sharing its own with all.
+    """
     from stress_users.nodes import node_urls
 
-    return RiverChat(private_key, node_urls(config), reporter, on_message)
+    options: dict[str, Any] = {}
+    if follower:
+        options = {
+            "messages_kept": FOLLOWER_MESSAGES_KEPT,
+            "pending_limit": FOLLOWER_PENDING_LIMIT,
+            "key_wait": config.key_wait_s,
+        }
+    return RiverChat(private_key, node_urls(config), reporter, on_message, **options)

@@ -30,6 +30,7 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 RANDOM_CLIENTS_MAX = 1024
 RANDOM_INDEX_BASE = 1 << 30
 MIN_SIGNAL_TIMEOUT_S = 20.0
+KEY_WAIT_S = 60.0
 
 
 class OptionError(ValueError):
@@ -60,6 +61,7 @@ class RunConfig:
     chat_wait_ms: float | None
     mint_in_flight: int
     signal_timeout_s: float | None = None
+    key_wait_s: float = KEY_WAIT_S
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -245,6 +247,11 @@ def config_from_options(options: Any, *, users: int | None = None) -> RunConfig:
         None if timeout in (None, "") else _positive("signal-timeout", "SIGNAL_TIMEOUT", timeout)
     )
 
+    key_wait = getattr(options, "key_wait", KEY_WAIT_S)
+    key_wait_s = KEY_WAIT_S if key_wait in (None, "") else float(key_wait)
+    if key_wait_s < 0:
+        raise OptionError("key-wait", "KEY_WAIT", f"{key_wait_s} must be 0 or more")
+
     return RunConfig(
         session_id=session_id,
         duration_s=duration,
@@ -260,4 +267,5 @@ def config_from_options(options: Any, *, users: int | None = None) -> RunConfig:
         chat_wait_ms=chat_wait_ms,
         mint_in_flight=in_flight,
         signal_timeout_s=signal_timeout,
+        key_wait_s=key_wait_s,
     )

@@ -6,7 +6,8 @@ root has minted. Then it checks its membership on chain, starts its River client
 streams, space, announce channel), finds the kickoff and the signal reply in the announce
 channel (in a busy channel a late joiner may not load them: it then uses the kickoff id the
 signal carries, and the summary counts it), reacts to the kickoff with a random emoji, joins
-every channel and posts `<words>! <sessionId>` in each, and chats: a message to a random
+every channel, then posts `<words>! <sessionId>` in each (its first post in a channel waits
+for the channel's group key: see `stress_users.chat.open_chat`), and chats: a message to a random
 channel, then a random wait of up to `RunConfig.max_chat_wait_ms`, until the chat phase ends.
 The first user of each process also posts a check-in reply in the kickoff's thread and, when
 its process's followers are done, the `Done` summary (see `stress_users.summary`).
@@ -69,6 +70,7 @@ class Follower(User):
         self.client: ChatClient | None = None
         self.config: RunConfig | None = None
         self.kickoff: ChatMessage | None = None
+        self._watches: tuple[gevent.Greenlet, ...] = ()
         self.is_lead = False
         self.finished = False
         self.sent = 0
@@ -140,12 +142,13 @@ class Follower(User):
 
         self._report(JOINING, first_stream_at=time.time())
         client = self.client = open_chat(
-            wallet.private_key, config, self.reporter, on_message=self._seen
+            wallet.private_key, config, self.reporter, on_message=self._seen, follower=True
         )
         client.start(config.space_id)
         client.join_space(config.space_id)
+        watches = self._watches = self._watch_announcements(config, client, outcome)
         client.join_channel(config.announce_channel_id)
-        kickoff = self._find_kickoff(config, client, outcome)
+        kickoff = self._find_kickoff(config, outcome, *watches)
         self.kickoff = kickoff
 
         client.react(config.announce_channel_id, kickoff.event_id, self.rng.choice(EMOJIS))
@@ -158,6 +161,7 @@ class Follower(User):
             )
         for channel in config.channel_ids:
             client.join_channel(channel)
+        for channel in config.channel_ids:
             text = f"{silly_words(self.rng)}! {config.session_id}"
             event_id = client.post(channel, text)
             self._seen(ChatMessage(channel, event_id, "", text, None, time.time() * 1e3))
@@ -167,8 +171,38 @@ class Follower(User):
         self._chat(config, client, outcome.chat_ends_at)
         self._report(DONE, sent=self.sent)
 
-    def _find_kickoff(
+    def _watch_announcements(
         self, config: RunConfig, client: ChatClient, outcome: SignalOutcome
+    ) -> tuple[gevent.Greenlet, gevent.Greenlet]:
+        """Greenlets waiting for the decrypted kickoff and signal reply, started before the
+        announce channel is joined: the client keeps only the last few messages of a channel,
+        and the two may arrive among hundreds of reactions."""
+        timeout = max(config.follower_signal_timeout_s, 20.0)
+        quick = min(KICKOFF_QUICK_S, timeout) if outcome.kickoff_id else timeout
+        marker = signal_text(config.session_id)
+
+        def is_kickoff(m: ChatMessage) -> bool:
+            is_post = m.kind == "post" and m.thread_id is None
+            return is_post and "kickoff" in m.text and config.session_id in m.text
+
+        channel = config.announce_channel_id
+        kickoff = gevent.spawn(wait_for_message, client, channel, is_kickoff, quick)
+        reply = gevent.spawn(
+            wait_for_message,
+            client,
+            channel,
+            lambda m: m.kind == "post" and m.text == marker,
+            timeout,
+        )
+        gevent.sleep(0)  # both wait before the first message can arrive
+        return kickoff, reply
+
+    def _find_kickoff(
+        self,
+        config: RunConfig,
+        outcome: SignalOutcome,
+        kickoff_watch: gevent.Greenlet,
+        reply_watch: gevent.Greenlet,
     ) -> ChatMessage:
         """The decrypted kickoff and signal reply, as the TS followers wait for them.
 
@@ -177,29 +211,16 @@ class Follower(User):
         `KICKOFF_QUICK_S` it then uses the kickoff's event id carried by the signal (counted
         as `kickoff_not_decrypted` in the summary) instead of failing.
         """
-        timeout = max(config.follower_signal_timeout_s, 20.0)
-
-        def is_kickoff(m: ChatMessage) -> bool:
-            is_post = m.kind == "post" and m.thread_id is None
-            return is_post and "kickoff" in m.text and config.session_id in m.text
-
-        quick = min(KICKOFF_QUICK_S, timeout) if outcome.kickoff_id else timeout
-        kickoff = wait_for_message(client, config.announce_channel_id, is_kickoff, quick)
+        kickoff: ChatMessage | None = kickoff_watch.get()
         if kickoff is None and outcome.kickoff_id:
+            reply_watch.kill(block=False)
             runtime.kickoffs_not_decrypted += 1
             return ChatMessage(config.announce_channel_id, outcome.kickoff_id, "", "", None, 0.0)
         if kickoff is None:
-            raise FollowerFailure(f"kickoff of session {config.session_id} not seen in {timeout} s")
-
-        marker = signal_text(config.session_id)
-        reply = wait_for_message(
-            client,
-            config.announce_channel_id,
-            lambda m: m.kind == "post" and m.text == marker,
-            timeout,
-        )
-        if reply is None:
-            raise FollowerFailure(f"{marker} reply not seen in {timeout} s")
+            reply_watch.kill(block=False)
+            raise FollowerFailure(f"kickoff of session {config.session_id} not seen")
+        if reply_watch.get() is None:
+            raise FollowerFailure(f"{signal_text(config.session_id)} reply not seen")
         return kickoff
 
     def _wait_for_membership(self, config: RunConfig, address: str, until: float) -> None:
@@ -246,6 +267,8 @@ class Follower(User):
                 return
 
     def on_stop(self) -> None:
+        for watch in self._watches:
+            watch.kill(block=False)
         client, self.client = self.client, None
         if client is not None:
             try:

@@ -20,6 +20,8 @@ so `STRESS_DURATION=60 SESSION_ID=abc locust ...` behaves like the TS run; Locus
     --mint-in-flight        [MINT_IN_FLIGHT]        mint transactions in flight (default 16)
     --signal-timeout        [SIGNAL_TIMEOUT]        follower wait for the signal, seconds;
                                                     default max(duration, 20)
+    --key-wait              [KEY_WAIT]              seconds a follower waits for a channel's
+                                                    group key before creating its own (60)
 
 RIVER_NODE_URL, BASE_RPC_URL and RIVER_RPC_URL (the local stack's `.devnet/env` names) stand in
 for RIVER_NODE_URLS, BASE_CHAIN_RPC_URL and RIVER_CHAIN_RPC_URL when those are unset.
@@ -31,7 +33,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from stress_users.config import RIVER_ENVIRONMENTS
+from stress_users.config import KEY_WAIT_S, RIVER_ENVIRONMENTS
 
 # The local stack's environment file uses these shorter names.
 ENV_ALIASES = {
@@ -135,4 +137,12 @@ def add_options(parser: Any) -> None:
         env_var="SIGNAL_TIMEOUT",
         default=None,
         help="Seconds a follower waits for MEMBERSHIPS_MINTED (default max(duration, 20)).",
+    )
+    group.add_argument(
+        "--key-wait",
+        type=float,
+        env_var="KEY_WAIT",
+        default=KEY_WAIT_S,
+        help="Seconds a follower waits for a channel's group key (soliciting it) before it "
+        "creates and shares its own; 0 creates at once, as the SDK does.",
     )

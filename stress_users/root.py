@@ -4,7 +4,9 @@ In its own greenlet, with wallet 0 of MNEMONIC, the root:
 
 1. starts its River client, joins the space and the announce channel;
 2. posts the kickoff message (session id and the run's shape) and the `Clients: 0/N` counter;
-3. replies in the kickoff's thread with system info and initial stats;
+3. replies in the kickoff's thread with system info and initial stats, then joins every chat
+   channel and posts an opening line in it: its group key is the one the followers solicit
+   and share, instead of each creating one (see `stress_users.chat.open_chat`);
 4. mints a space membership for every follower wallet that lacks one (random clients too)
    with `river_client.chain.minting.MintingEngine`, which pipelines the transactions;
 5. replies in the thread with `MEMBERSHIPS_MINTED:{sessionId}` and publishes the signal.
@@ -49,6 +51,10 @@ def kickoff_text(config: RunConfig, workers: int) -> str:
         f"{len(config.channel_ids)} channel(s), {config.duration_s:g} s of chat. "
         "React to check in."
     )
+
+
+def opening_text(config: RunConfig) -> str:
+    return f"Session {config.session_id} chats here for {config.duration_s:g} s."
 
 
 def counter_text(reacted: int, total: int) -> str:
@@ -118,6 +124,9 @@ class RootFlow:
         )
         self._counter_greenlet = gevent.spawn(self._count_reactions)
         logger.info("root posted the kickoff of session %s", config.session_id)
+        for channel in config.channel_ids:
+            client.join_channel(channel)
+            client.post(channel, opening_text(config))
 
         self.progress.root_phase = "minting"
         addresses: list[str] = []

@@ -128,6 +128,79 @@ def test_joining_with_history_finds_a_post_older_than_the_last_snapshot(
         holder.stop()
 
 
+def test_joiners_with_key_wait_post_under_the_members_key_instead_of_sharing_their_own(
+    node: NodeProcess,
+) -> None:
+    holder, space, channel = holder_with_channel(node.url)
+    stream = ids.stream_id_bytes(channel)
+    holder.post(channel, "the channel's first key")
+    holder_session = holder.keys.store.outbound(stream)
+    assert holder_session is not None
+    transport = ConnectTransport(node.url, concurrency=32)
+
+    def joiner(index: int, key_wait: float) -> RiverClient:
+        # solicit_delay is long: only await_session soliciting at once lets these finish soon
+        return RiverClient(
+            WALLETS.wallet(index).private_key,
+            transport,
+            solicit_delay=60.0,
+            respond_delay_scale=0.05,
+            key_wait=key_wait,
+        )
+
+    waiting = [joiner(i, key_wait=20.0) for i in range(60, 70)]
+    eager = joiner(70, key_wait=0.0)
+
+    def join_and_post(client: RiverClient) -> None:
+        client.start(space)
+        client.join_space(space)
+        client.join_channel(channel)
+        client.post(channel, f"hello from {client.user_id}")
+
+    try:
+        started = time.monotonic()
+        gevent.joinall(
+            [gevent.spawn(join_and_post, c) for c in waiting], timeout=40, raise_error=True
+        )
+        elapsed = time.monotonic() - started
+        assert elapsed < 30, f"joiners waited {elapsed:.1f} s for the key"
+        for client in waiting:
+            session = client.keys.store.outbound(stream)
+            assert session is not None and session.session_id == holder_session.session_id
+            assert len(client.keys.store.sessions(stream)) == 1
+        gevent.sleep(1.0)
+        assert holder.keys.store.session_ids(stream) == [holder_session.session_id_hex]
+
+        join_and_post(eager)  # the SDK's way: a key of its own at once, shared with all
+        own = eager.keys.store.outbound(stream)
+        assert own is not None and own.session_id != holder_session.session_id
+        deadline = time.monotonic() + 20
+        while own.session_id_hex not in holder.keys.store and time.monotonic() < deadline:
+            gevent.sleep(0.2)
+        assert own.session_id_hex in holder.keys.store
+    finally:
+        for client in [*waiting, eager]:
+            client.stop()
+        holder.stop()
+        transport.close()
+
+
+def test_key_wait_creates_at_once_in_a_channel_without_messages(node: NodeProcess) -> None:
+    holder, space, channel = holder_with_channel(node.url)
+    client = RiverClient(WALLETS.wallet(71).private_key, node.url, key_wait=30.0)
+    try:
+        client.start(space)
+        client.join_space(space)
+        client.join_channel(channel)
+        started = time.monotonic()
+        client.post(channel, "first words in an empty channel")
+        assert time.monotonic() - started < 10
+        assert client.keys.store.outbound(ids.stream_id_bytes(channel)) is not None
+    finally:
+        client.stop()
+        holder.stop()
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.fulfillments: list[tuple[bytes, pb.MemberPayload]] = []
