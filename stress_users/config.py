@@ -248,9 +248,12 @@ def config_from_options(options: Any, *, users: int | None = None) -> RunConfig:
     )
 
     key_wait = getattr(options, "key_wait", KEY_WAIT_S)
-    key_wait_s = KEY_WAIT_S if key_wait in (None, "") else float(key_wait)
-    if key_wait_s < 0:
-        raise OptionError("key-wait", "KEY_WAIT", f"{key_wait_s} must be 0 or more")
+    try:
+        key_wait_s = KEY_WAIT_S if key_wait in (None, "") else float(key_wait)
+    except ValueError:
+        key_wait_s = -1.0
+    if not key_wait_s >= 0:
+        raise OptionError("key-wait", "KEY_WAIT", f"{key_wait!r}; give seconds, 0 or more")
 
     return RunConfig(
         session_id=session_id,

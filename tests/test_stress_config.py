@@ -39,6 +39,7 @@ def options(**overrides: Any) -> SimpleNamespace:
         "chat_wait_ms": None,
         "mint_in_flight": 16,
         "signal_timeout": None,
+        "key_wait": 60.0,
     }
     values.update(overrides)
     return SimpleNamespace(**values)
@@ -53,6 +54,7 @@ def test_defaults_follow_the_typescript_run() -> None:
     assert config.river_node_urls == ("http://127.0.0.1:5157",)
     assert config.max_chat_wait_ms == 2000 * 10 / 2
     assert config.follower_signal_timeout_s == 60.0
+    assert config.key_wait_s == 60.0
     assert config_from_options(options(stress_duration=5), users=1).follower_signal_timeout_s == 20
     assert [config.wallet_index(slot) for slot in (0, 9)] == [1, 10]
 
@@ -92,6 +94,8 @@ def test_random_clients_get_session_specific_indices_after_the_hd_followers() ->
         ({"river_node_urls": "ftp://x"}, 3, "--river-node-urls (RIVER_NODE_URLS)"),
         ({"session_id": "has space"}, 3, "--session-id (SESSION_ID)"),
         ({"mint_in_flight": 0}, 3, "--mint-in-flight"),
+        ({"key_wait": -1}, 3, "--key-wait (KEY_WAIT)"),
+        ({"key_wait": "soon"}, 3, "--key-wait (KEY_WAIT)"),
     ],
 )
 def test_bad_options_are_named(overrides: dict[str, Any], users: int | None, named: str) -> None:
