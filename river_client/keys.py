@@ -10,7 +10,8 @@ pre-key message each, in one GroupEncryptionSessions event on the member's inbox
 
 Received keys arrive on the own inbox stream; messages that could not be decrypted are
 decrypted again when their session arrives (yielding to other greenlets every `YIELD_EVERY`
-messages); at most `pending_limit` wait (later ones are dropped), kept as plain bytes
+messages); at most `pending_limit` wait (later ones are dropped, but their session ids are still
+solicited and awaited), kept as plain bytes
 (`messages.ChannelEvent`), never as parsed protobuf objects. A message still undecryptable
 after `solicit_delay` makes the client post a KeySolicitation to the stream for every missing
 session id; while ids stay missing the client asks again every `resolicit_interval` seconds
@@ -75,7 +76,8 @@ logger = logging.getLogger(__name__)
 
 Decrypted = Callable[[bytes, ChannelEvent, pl.ChannelMessage], None]
 PENDING_LIMIT = 400
-DEVICES_CACHED = 128
+DEVICES_CACHED = 32
+DROPPED_IDS_KEPT = 100
 YIELD_EVERY = 50
 
 
@@ -135,6 +137,7 @@ class KeyExchange:
         self._locks: dict[bytes, Semaphore] = {}
         self._devices: OrderedDict[bytes, list[UserDevice]] = OrderedDict()
         self._pending: dict[str, list[tuple[bytes, ChannelEvent]]] = {}
+        self._dropped: dict[bytes, set[str]] = {}
         self._pending_count = 0
         self._asked: dict[bytes, set[str]] = {}
         self._solicit_due: dict[bytes, float] = {}
@@ -276,6 +279,12 @@ class KeyExchange:
             self.dropped += 1
             if self.dropped == 1:
                 logger.info("%d messages wait for keys; dropping later ones", self.pending_limit)
+            # the message is gone, but its session is still wanted (and awaited)
+            ids = self._dropped.setdefault(stream_id, set())
+            if len(ids) < DROPPED_IDS_KEPT:
+                ids.add(missing)
+            if missing not in self._asked.get(stream_id, ()):
+                self._solicit_soon(stream_id)
             return
         kept = event if event.encrypted else replace(event, encrypted=data.SerializeToString())
         self._pending.setdefault(missing, []).append((stream_id, kept))
@@ -298,7 +307,12 @@ class KeyExchange:
         arrived = self._arrived.pop(bytes(inbox.group_encryption_sessions.stream_id), None)
         if imported and arrived is not None:
             arrived.set()
+        dropped = self._dropped.get(bytes(inbox.group_encryption_sessions.stream_id))
+        if dropped:
+            dropped.difference_update(imported)
         waiting = [item for session_id in imported for item in self._pending.pop(session_id, [])]
+        if not self._pending:
+            self._pending = {}  # a dict keeps its largest size: let a burst's table go
         self._pending_count -= len(waiting)
         for done, (stream_id, event) in enumerate(waiting, 1):
             self.handle_channel_message(stream_id, event)
@@ -337,9 +351,12 @@ class KeyExchange:
     # -- solicitations -------------------------------------------------------------------------
 
     def _missing_for(self, stream_id: bytes) -> list[str]:
-        return sorted(
+        """Session ids of the stream's messages waiting for keys, or dropped for want of room."""
+        missing = {
             sid for sid, items in self._pending.items() if any(s == stream_id for s, _ in items)
-        )
+        }
+        missing.update(self._dropped.get(stream_id, ()))
+        return sorted(missing)
 
     def _solicit_soon(self, stream_id: bytes, delay: float | None = None) -> None:
         """Solicit the stream's missing ids in `delay` s (`solicit_delay` by default), unless a

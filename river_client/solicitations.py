@@ -192,6 +192,8 @@ class KeyResponder:
                 continue
             heapq.heappop(self._due)
             ask = self._asks.get(key)
+            if not self._asks:
+                self._asks = {}  # a dict keeps its largest size: let a burst's table go
             if ask is None or ask.due != due:
                 continue
             del self._asks[key]

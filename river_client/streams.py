@@ -23,7 +23,7 @@ from river_client import ids
 from river_client.events import ParsedEvent, parse_envelope
 from river_client.proto import protocol_pb2 as pb
 
-SEEN_LIMIT = 512
+SEEN_LIMIT = 128
 _PREFIX = 8
 
 
