@@ -28,13 +28,14 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 
+import gevent
 from google.protobuf.message import Message
 
 from river_client import ids
 from river_client.encryption.device import Device
 from river_client.errors import RiverClientError
 from river_client.events import ParsedEvent, make_envelope, parse_envelope
-from river_client.keys import PENDING_LIMIT, KeyExchange
+from river_client.keys import PENDING_LIMIT, YIELD_EVERY, KeyExchange
 from river_client.messages import (
     MESSAGES_KEPT,
     ChannelEvent,
@@ -50,6 +51,7 @@ from river_client.proto import payloads_pb2 as pl
 from river_client.proto import protocol_pb2 as pb
 from river_client.rpc import CallHook, StreamRpc
 from river_client.signing import DelegateSigner
+from river_client.solicitations import MAX_QUEUED
 from river_client.streams import (
     StreamState,
     joined_members,
@@ -76,6 +78,8 @@ class RiverClient(StreamRpc):
     `on_message` once); `pending_limit`: messages kept waiting for their keys. `key_wait`: before
     creating a new group session for a channel whose messages wait for keys, wait up to that
     many seconds for one of its sessions to arrive (0, the SDK's way: create at once).
+    `answers_queued`: other devices' key solicitations queued for an answer at most (with
+    hundreds of members holding a key, a few answering each is plenty).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class RiverClient(StreamRpc):
         messages_kept: int = MESSAGES_KEPT,
         pending_limit: int = PENDING_LIMIT,
         key_wait: float = 0.0,
+        answers_queued: int = MAX_QUEUED,
     ) -> None:
         self._owns_transport = not isinstance(node, ConnectTransport)
         if isinstance(node, ConnectTransport):
@@ -118,6 +123,7 @@ class RiverClient(StreamRpc):
             solicit_delay=solicit_delay,
             respond_delay_scale=respond_delay_scale,
             pending_limit=pending_limit,
+            answers_queued=answers_queued,
         )
         self.sync = SyncSession(
             self.transport, self._on_sync_update, call=self.call, on_error=self._on_sync_error
@@ -330,11 +336,18 @@ class RiverClient(StreamRpc):
             if found is not None:
                 state.apply_snapshot(found)
                 counted = stream.snapshot_miniblock_index
+        taken = 0
         for index, miniblock in enumerate(stream.miniblocks):
             for envelope in miniblock.events:
                 self._take(state, parse_envelope(envelope), index >= counted)
+                taken += 1
+                if taken % YIELD_EVERY == 0:
+                    gevent.sleep(0)  # a busy channel's history: let heartbeats run between
         for envelope in stream.events:
             self._take(state, parse_envelope(envelope), True)
+            taken += 1
+            if taken % YIELD_EVERY == 0:
+                gevent.sleep(0)
 
     def _take(self, state: StreamState, parsed: ParsedEvent, apply: bool) -> None:
         if state.mark_seen(parsed.hash):

@@ -10,12 +10,13 @@ pre-key message each, in one GroupEncryptionSessions event on the member's inbox
 
 Received keys arrive on the own inbox stream; messages that could not be decrypted are
 decrypted again when their session arrives (yielding to other greenlets every `YIELD_EVERY`
-messages); at most `pending_limit` wait (later ones are dropped, but their session ids are still
-solicited and awaited), kept as plain bytes
-(`messages.ChannelEvent`), never as parsed protobuf objects. A message still undecryptable
-after `solicit_delay` makes the client post a KeySolicitation to the stream for every missing
-session id; while ids stay missing the client asks again every `resolicit_interval` seconds
-(`solicit_attempts` times in all), and a message of a session not asked for yet brings the next
+messages); at most `pending_limit` wait (later ones are dropped, but their session ids are
+still solicited and awaited), kept as plain bytes (`messages.ChannelEvent`), never as parsed
+protobuf objects. A message still undecryptable after `solicit_delay` makes the client post a
+KeySolicitation to the stream for every missing session id; while ids stay missing the client
+asks again after `resolicit_interval` seconds, then twice as long each time
+(`solicit_attempts` times in all: a busy node, or a channel of a thousand members, is not
+flooded with repeated asks), and a message of a session not asked for yet brings the next
 solicitation forward. Members holding the keys answer it after the SDK's random delay
 (`solicitations.KeyResponder`).
 
@@ -69,7 +70,7 @@ from river_client.ids import user_inbox_stream_id, user_metadata_stream_id
 from river_client.messages import ChannelEvent
 from river_client.proto import payloads_pb2 as pl
 from river_client.proto import protocol_pb2 as pb
-from river_client.solicitations import KeyResponder
+from river_client.solicitations import MAX_QUEUED, KeyResponder
 from river_client.streams import load_state
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class KeyExchange:
         respond_delay_scale: float = 1.0,
         ack_interval: float = 10.0,
         pending_limit: int = PENDING_LIMIT,
+        answers_queued: int = MAX_QUEUED,
     ) -> None:
         self.node = node
         self.address = address
@@ -132,6 +134,7 @@ class KeyExchange:
             self._deliver,
             address=address,
             respond_delay_scale=respond_delay_scale,
+            max_queued=answers_queued,
         )
         self._ack_scheduled = False
         self._locks: dict[bytes, Semaphore] = {}
@@ -389,9 +392,10 @@ class KeyExchange:
         if attempt >= self.solicit_attempts:
             self._asked.pop(stream_id, None)  # a later message starts a new round
         else:
-            again = time.monotonic() + self.resolicit_interval
+            interval = self.resolicit_interval * 2 ** (attempt - 1)
+            again = time.monotonic() + interval
             self._solicit_due[stream_id] = again
-            self._later(self.resolicit_interval, self._solicit, stream_id, again, attempt + 1)
+            self._later(interval, self._solicit, stream_id, again, attempt + 1)
 
     def handle_member_event(self, stream_id: bytes, parsed: ParsedEvent, members: int) -> None:
         """Queue answers to other devices' key solicitations; note fulfillments by others."""

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 BAD_PREV_RETRIES = 3
 TOO_NEW_RETRIES = 5
 TOO_NEW_DELAY = 1.0
-TRACKED_STREAMS = 32
+TRACKED_STREAMS = 16
 
 
 def ref_from_cookie(cookie: pb.SyncCookie) -> MiniblockRef | None:

@@ -42,6 +42,7 @@ from river_client.errors import (
 logger = logging.getLogger(__name__)
 
 SERVICE_PATH = "/river.StreamService/"
+READ_AHEAD = 65536
 M = TypeVar("M", bound=Message)
 
 RETRYABLE_CODES = frozenset(
@@ -308,7 +309,20 @@ class ServerStream(Iterator[M]):
             self.close()
             raise transport._error_from_reply(method, status, body, river_name)
 
+    def _read_ahead(self, size: int) -> None:
+        """Receive what the socket holds (up to READ_AHEAD bytes) when fewer than `size` body
+        bytes are buffered: geventhttpclient's `read(n)` receives exactly the n bytes missing,
+        two small system calls per frame; frames queued by a busy node then take one."""
+        response = self._response
+        buffered = getattr(response, "_body_buffer", None)
+        sock = getattr(response, "_sock", None)
+        if buffered is None or sock is None or response.message_complete:
+            return
+        if len(buffered) < size:
+            response.feed(sock.recv(READ_AHEAD))
+
     def _read_exact(self, size: int) -> bytes:
+        self._read_ahead(size)
         data = bytes(self._response.read(size))
         if len(data) != size:
             raise TransportError(
@@ -321,6 +335,7 @@ class ServerStream(Iterator[M]):
         if self._done or self._response is None:
             raise StopIteration
         try:
+            self._read_ahead(5)
             head = bytes(self._response.read(5))
             if not head:
                 self._done = True

@@ -200,8 +200,9 @@ def shared_transport(url: str) -> Any:
     return transport
 
 
-FOLLOWER_MESSAGES_KEPT = 8
+FOLLOWER_MESSAGES_KEPT = 4
 FOLLOWER_PENDING_LIMIT = 64
+FOLLOWER_ANSWERS_QUEUED = 16
 
 
 def open_chat(
@@ -215,7 +216,8 @@ def open_chat(
 
     A follower's client is lean, for a thousand of them per process: it keeps the last
     `FOLLOWER_MESSAGES_KEPT` messages per channel (the follower watches for the ones it needs
-    as they arrive), at most `FOLLOWER_PENDING_LIMIT` waiting for keys, and before its first
+    as they arrive), at most `FOLLOWER_PENDING_LIMIT` waiting for keys, at most
+    `FOLLOWER_ANSWERS_QUEUED` solicitations queued for an answer, and before its first
     message in a channel waits up to `RunConfig.key_wait_s` for the channel's group key, so
     that all followers share one key per channel instead of each sharing its own with all.
     """
@@ -227,5 +229,6 @@ def open_chat(
             "messages_kept": FOLLOWER_MESSAGES_KEPT,
             "pending_limit": FOLLOWER_PENDING_LIMIT,
             "key_wait": config.key_wait_s,
+            "answers_queued": FOLLOWER_ANSWERS_QUEUED,
         }
     return RiverChat(private_key, node_urls(config), reporter, on_message, **options)

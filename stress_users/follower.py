@@ -25,6 +25,7 @@ import time
 from typing import Any, NoReturn
 
 import gevent
+from gevent.lock import BoundedSemaphore
 from locust import User, constant, task
 
 from stress_users import runtime
@@ -47,6 +48,11 @@ WORDS = (
 MEMBERSHIP_POLL_S = 1.5
 SLOT_RETRY_S = 30.0
 KICKOFF_QUICK_S = 30.0
+# Loading streams is the CPU-heavy part of joining (a busy channel's members and history):
+# the followers of a process take turns, so that a thousand released at once keep the
+# process responsive (heartbeats, other followers' chat) instead of all parsing at once.
+JOINING_AT_ONCE = BoundedSemaphore(16)
+RNG = random.Random()  # one for the process: a Random's state is 2.5 KiB, a follower's budget
 
 
 def silly_words(rng: random.Random, count: int = 3) -> str:
@@ -65,7 +71,7 @@ class Follower(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.reporter = Reporter(environment)
-        self.rng = random.Random()
+        self.rng = RNG
         self.slot: int | None = None
         self.client: ChatClient | None = None
         self.config: RunConfig | None = None
@@ -144,10 +150,11 @@ class Follower(User):
         client = self.client = open_chat(
             wallet.private_key, config, self.reporter, on_message=self._seen, follower=True
         )
-        client.start(config.space_id)
-        client.join_space(config.space_id)
-        watches = self._watches = self._watch_announcements(config, client, outcome)
-        client.join_channel(config.announce_channel_id)
+        with JOINING_AT_ONCE:
+            client.start(config.space_id)
+            client.join_space(config.space_id)
+            watches = self._watches = self._watch_announcements(config, client, outcome)
+            client.join_channel(config.announce_channel_id)
         kickoff = self._find_kickoff(config, outcome, *watches)
         self.kickoff = kickoff
 
@@ -159,8 +166,9 @@ class Follower(User):
                 f"session {config.session_id}",
                 thread_id=kickoff.event_id,
             )
-        for channel in config.channel_ids:
-            client.join_channel(channel)
+        with JOINING_AT_ONCE:
+            for channel in config.channel_ids:
+                client.join_channel(channel)
         for channel in config.channel_ids:
             text = f"{silly_words(self.rng)}! {config.session_id}"
             event_id = client.post(channel, text)
