@@ -51,7 +51,7 @@ from river_client.proto import payloads_pb2 as pl
 from river_client.proto import protocol_pb2 as pb
 from river_client.rpc import CallHook, StreamRpc
 from river_client.signing import DelegateSigner
-from river_client.solicitations import MAX_QUEUED
+from river_client.solicitations import MAX_QUEUED, AnswerClaims
 from river_client.streams import (
     StreamState,
     joined_members,
@@ -79,7 +79,8 @@ class RiverClient(StreamRpc):
     creating a new group session for a channel whose messages wait for keys, wait up to that
     many seconds for one of its sessions to arrive (0, the SDK's way: create at once).
     `answers_queued`: other devices' key solicitations queued for an answer at most (with
-    hundreds of members holding a key, a few answering each is plenty).
+    hundreds of members holding a key, a few answering each is plenty); `answer_claims`, shared
+    by the clients of a process, lets one of them answer each solicitation.
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class RiverClient(StreamRpc):
         pending_limit: int = PENDING_LIMIT,
         key_wait: float = 0.0,
         answers_queued: int = MAX_QUEUED,
+        answer_claims: AnswerClaims | None = None,
     ) -> None:
         self._owns_transport = not isinstance(node, ConnectTransport)
         if isinstance(node, ConnectTransport):
@@ -124,6 +126,7 @@ class RiverClient(StreamRpc):
             respond_delay_scale=respond_delay_scale,
             pending_limit=pending_limit,
             answers_queued=answers_queued,
+            answer_claims=answer_claims,
         )
         self.sync = SyncSession(
             self.transport, self._on_sync_update, call=self.call, on_error=self._on_sync_error

@@ -70,7 +70,7 @@ from river_client.ids import user_inbox_stream_id, user_metadata_stream_id
 from river_client.messages import ChannelEvent
 from river_client.proto import payloads_pb2 as pl
 from river_client.proto import protocol_pb2 as pb
-from river_client.solicitations import MAX_QUEUED, KeyResponder
+from river_client.solicitations import MAX_QUEUED, AnswerClaims, KeyResponder
 from river_client.streams import load_state
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ class KeyExchange:
         ack_interval: float = 10.0,
         pending_limit: int = PENDING_LIMIT,
         answers_queued: int = MAX_QUEUED,
+        answer_claims: AnswerClaims | None = None,
     ) -> None:
         self.node = node
         self.address = address
@@ -135,6 +136,7 @@ class KeyExchange:
             address=address,
             respond_delay_scale=respond_delay_scale,
             max_queued=answers_queued,
+            claims=answer_claims,
         )
         self._ack_scheduled = False
         self._locks: dict[bytes, Semaphore] = {}
@@ -386,7 +388,7 @@ class KeyExchange:
             payload = pb.MemberPayload(key_solicitation=solicitation)
             self.node.add_event_on(stream_id, payload, None)
             self._asked[stream_id] = set(solicitation.session_ids)
-            logger.info("asked for %d session(s) of %s", len(missing), stream_id.hex())
+            logger.debug("asked for %d session(s) of %s", len(missing), stream_id.hex())
         except (RiverClientError, EncryptionError, ValueError) as exc:
             logger.info("key solicitation in %s failed: %s", stream_id.hex(), exc)
         if attempt >= self.solicit_attempts:

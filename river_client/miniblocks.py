@@ -85,7 +85,13 @@ class MiniblockTracker:
                     self._refs.popitem(last=False)
 
     def update_from_stream(self, stream_id: bytes, stream: pb.StreamAndCookie) -> None:
-        """Learn from a GetStream reply or a sync update: headers, then the cookie."""
+        """Learn from a GetStream reply or a sync update: the cookie names the last miniblock;
+        without one, the headers among its blocks and events."""
+        if stream.HasField("next_sync_cookie"):
+            ref = ref_from_cookie(stream.next_sync_cookie)
+            if ref is not None:
+                self.set(stream_id, ref)
+                return
         for miniblock in stream.miniblocks:
             self.set(stream_id, ref_from_header(miniblock.header))
         for envelope in stream.events:

@@ -14,7 +14,8 @@ cover, and an entry left with none is dropped. One scheduler greenlet (alive onl
 are queued) hands due entries to at most `concurrency` answering greenlets, so each answer waits
 its own delay instead of queueing behind the others', and a burst of joiners costs a bounded
 number of greenlets. What to send is decided when the entry is due, so a key imported during
-the delay is sent too. At most `max_queued` entries are kept.
+the delay is sent too. At most `max_queued` entries are kept. Clients of one process may
+share `AnswerClaims`, so that one of them answers each solicitation.
 
 Not supported: ephemeral solicitations and the open solicitations a stream snapshot lists
 (solicitations are seen as stream events only).
@@ -54,6 +55,33 @@ ANSWER_CONCURRENCY = 4
 MAX_QUEUED = 512
 
 
+class AnswerClaims:
+    """Solicitations some client of this process took on to answer, shared by its clients.
+
+    Every member of a channel sees every solicitation; when a process holds hundreds of members
+    (a Locust worker), one of them queuing the answer is enough, instead of hundreds waiting
+    out their delays and several answering before a fulfillment reaches the others. A claim
+    lapses after `ttl` seconds, so that a device asking again is answered again.
+    """
+
+    def __init__(self, ttl: float = 60.0, limit: int = 10_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._claimed: dict[tuple[bytes, str, tuple[str, ...]], float] = {}
+
+    def claim(self, stream_id: bytes, solicitation: pb.MemberPayload.KeySolicitation) -> bool:
+        """True for the first client of the process to claim this solicitation (per `ttl`)."""
+        now = time.monotonic()
+        key = (stream_id, solicitation.device_key, tuple(solicitation.session_ids))
+        claimed = self._claimed.get(key)
+        if claimed is not None and now - claimed < self.ttl:
+            return False
+        if len(self._claimed) >= self.limit:
+            self._claimed = {k: t for k, t in self._claimed.items() if now - t < self.ttl}
+        self._claimed[key] = now
+        return True
+
+
 @dataclass(slots=True)
 class _Ask:
     """One open solicitation of one device in one stream, as this client still sees it."""
@@ -89,6 +117,7 @@ class KeyResponder:
         respond_delay_scale: float = 1.0,
         concurrency: int = ANSWER_CONCURRENCY,
         max_queued: int = MAX_QUEUED,
+        claims: AnswerClaims | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -98,6 +127,8 @@ class KeyResponder:
         self.respond_delay_scale = respond_delay_scale
         self.max_queued = max_queued
         self.answered = 0
+        self.refused = 0
+        self.claims = claims
         self._add_event = add_event
         self._deliver = deliver
         self._asks: dict[tuple[bytes, str], _Ask] = {}
@@ -133,7 +164,11 @@ class KeyResponder:
             ask.fallback_key = solicitation.fallback_key
             return
         if len(self._asks) >= self.max_queued:
-            logger.info("%d solicitations queued already; not answering one more", self.max_queued)
+            self.refused += 1
+            if self.refused == 1:
+                logger.info("%d solicitations queued already; not answering more", self.max_queued)
+            return
+        if self.claims is not None and not self.claims.claim(stream_id, solicitation):
             return
         own = solicitor == self.address
         delay = self.respond_delay_scale * respond_delay_seconds(members, own, False)

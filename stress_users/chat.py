@@ -203,6 +203,16 @@ def shared_transport(url: str) -> Any:
 FOLLOWER_MESSAGES_KEPT = 4
 FOLLOWER_PENDING_LIMIT = 64
 FOLLOWER_ANSWERS_QUEUED = 16
+_claims: list[Any] = []
+
+
+def _answer_claims() -> Any:
+    """The process's followers answer each key solicitation once between them."""
+    if not _claims:
+        from river_client.solicitations import AnswerClaims
+
+        _claims.append(AnswerClaims())
+    return _claims[0]
 
 
 def open_chat(
@@ -217,7 +227,8 @@ def open_chat(
     A follower's client is lean, for a thousand of them per process: it keeps the last
     `FOLLOWER_MESSAGES_KEPT` messages per channel (the follower watches for the ones it needs
     as they arrive), at most `FOLLOWER_PENDING_LIMIT` waiting for keys, at most
-    `FOLLOWER_ANSWERS_QUEUED` solicitations queued for an answer, and before its first
+    `FOLLOWER_ANSWERS_QUEUED` solicitations queued for an answer (and one follower of the
+    process answers each: `river_client.solicitations.AnswerClaims`), and before its first
     message in a channel waits up to `RunConfig.key_wait_s` for the channel's group key, so
     that all followers share one key per channel instead of each sharing its own with all.
     """
@@ -230,5 +241,6 @@ def open_chat(
             "pending_limit": FOLLOWER_PENDING_LIMIT,
             "key_wait": config.key_wait_s,
             "answers_queued": FOLLOWER_ANSWERS_QUEUED,
+            "answer_claims": _answer_claims(),
         }
     return RiverChat(private_key, node_urls(config), reporter, on_message, **options)

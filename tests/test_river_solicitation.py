@@ -23,7 +23,7 @@ from river_client.client import RiverClient
 from river_client.encryption.device import Device
 from river_client.encryption.hybrid import HybridSession, SessionStore
 from river_client.proto import protocol_pb2 as pb
-from river_client.solicitations import KeyResponder
+from river_client.solicitations import AnswerClaims, KeyResponder
 from river_client.transport import ConnectTransport
 from wallet_tools.derivation import HDWallets
 
@@ -260,3 +260,42 @@ def test_responder_answers_once_per_device_and_skips_what_others_fulfilled() -> 
     assert fulfilled.device_key == asking.device_key
     assert list(fulfilled.session_ids) == [session.session_id_hex]
     responder.stop()
+
+
+def test_clients_sharing_answer_claims_queue_one_answer_per_solicitation() -> None:
+    stream_id = bytes.fromhex("20" + "cd" * 31)
+    session = HybridSession.create(stream_id, 3, os.urandom(32))
+    claims = AnswerClaims(ttl=0.5)
+    responders = []
+    for n in range(20):
+        store = SessionStore()
+        store.add(session)
+        recorder = _Recorder()
+        responders.append(
+            KeyResponder(
+                Device(),
+                store,
+                recorder.add_event,
+                recorder.deliver,
+                address=bytes([n + 10]) * 20,
+                respond_delay_scale=100.0,  # nobody answers during the test
+                claims=claims,
+            )
+        )
+    asking = Device()
+    solicitation = pb.MemberPayload.KeySolicitation(
+        device_key=asking.device_key,
+        fallback_key=asking.fallback_key,
+        session_ids=[session.session_id_hex],
+    )
+    try:
+        for responder in responders:
+            responder.solicited(stream_id, b"\x02" * 20, solicitation, members=30)
+        assert sum(r.queued for r in responders) == 1
+        gevent.sleep(0.6)  # the claim lapses: a device asking again is answered again
+        for responder in responders[1:]:
+            responder.solicited(stream_id, b"\x02" * 20, solicitation, members=30)
+        assert sum(r.queued for r in responders) == 2
+    finally:
+        for responder in responders:
+            responder.stop()
