@@ -12,8 +12,9 @@ Usage::
 
 Joins and leaves are UserMembership events on the user's own stream; the node derives the
 membership event in the target stream. Every RPC is reported to `on_call(kind, name,
-elapsed_ms, error)` with kind "river"; every decrypted channel message, once, to
-`on_message(ReceivedMessage)`. Runs under gevent (calls yield; the sync runs in a greenlet);
+elapsed_ms, error)` with kind "river"; every channel message event, once, as it arrives (before
+decryption) to `on_arrival(channel_id, ChannelEvent)`; every decrypted channel message, once,
+to `on_message(ReceivedMessage)`. Runs under gevent (calls yield; the sync runs in a greenlet);
 never uses asyncio. Encryption is in `keys.KeyExchange` (the one place it plugs in).
 
 Memory is bounded per client, for a thousand clients per process: the last `messages_kept`
@@ -66,6 +67,7 @@ from river_client.transport import ConnectTransport
 logger = logging.getLogger(__name__)
 
 MessageHook = Callable[[ReceivedMessage], None]
+ArrivalHook = Callable[[bytes, ChannelEvent], None]
 
 
 class RiverClient(StreamRpc):
@@ -90,6 +92,7 @@ class RiverClient(StreamRpc):
         *,
         on_call: CallHook | None = None,
         on_message: MessageHook | None = None,
+        on_arrival: ArrivalHook | None = None,
         device: Device | None = None,
         delegate_expiry_ms: int | None = None,
         headers: dict[str, str] | None = None,
@@ -117,6 +120,7 @@ class RiverClient(StreamRpc):
         self.address = signer.creator_address
         self.user_id = signer.user_id
         self.on_message = on_message
+        self.on_arrival = on_arrival
         self.keys = KeyExchange(
             self,
             self.address,
@@ -365,6 +369,8 @@ class RiverClient(StreamRpc):
             if payload.WhichOneof("content") == "message":
                 event = ChannelEvent.of(parsed.hash, parsed.event)
                 self.view(state.stream_id).saw_event(event.event_id, event.sender)
+                if self.on_arrival is not None:
+                    self.on_arrival(state.stream_id, event)
                 self.keys.handle_channel_message(state.stream_id, event, payload.message)
         elif case == "user_inbox_payload":
             if state.stream_id == ids.user_inbox_stream_id(self.address):

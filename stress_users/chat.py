@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from river_client.messages import shared_hex
 from stress_users.config import RunConfig
 from stress_users.metrics import Reporter
 
@@ -87,8 +88,10 @@ def _to_chat_message(received: Any) -> ChatMessage:
 class RiverChat:
     """`ChatClient` on `river_client.client.RiverClient`.
 
-    Delivery latency is reported only for other users' messages created after this client
-    joined the channel (older ones arrive with the channel's history, not through delivery).
+    Delivery latency is the time from a message's creation to its event arriving in this
+    client's sync (before decryption, so a wait for the message's key is not counted), reported
+    only for other users' messages created after this client joined the channel (older ones
+    arrive with the channel's history, not through delivery).
     """
 
     def __init__(
@@ -111,26 +114,26 @@ class RiverChat:
             shared_transport(random.choice(node_urls)),
             on_call=self._called,
             on_message=self._received,
+            on_arrival=self._arrived,
             **client_options,
         )
         self.user_id = str(self._client.user_id)
+        self._address = bytes(self._client.address)
 
     def _called(self, kind: str, name: str, elapsed_ms: float, error: Exception | None) -> None:
         # Background work of a stopped client (e.g. a key share cut short) is not the test's.
         if not self._stopped:
             self._reporter.on_call(kind, name, elapsed_ms, error)
 
+    def _arrived(self, channel: bytes, event: Any) -> None:
+        joined = self._joined_ms.get(shared_hex(channel))
+        if joined is not None and event.sender != self._address and event.created_at_ms >= joined:
+            self._reporter.delivery(event.created_at_ms)
+
     def _received(self, received: Any) -> None:
         message = _to_chat_message(received)
         if message.kind == "reaction" and message.ref_event_id in self._reactors:
             self._reactors[message.ref_event_id].add(message.sender)
-        joined = self._joined_ms.get(message.channel_id)
-        if (
-            joined is not None
-            and message.sender != self.user_id
-            and message.created_at_ms >= joined
-        ):
-            self._reporter.delivery(message.created_at_ms)
         if self._on_message is not None:
             self._on_message(message)
 
@@ -141,7 +144,7 @@ class RiverChat:
         self._client.join_space(space_id)
 
     def join_channel(self, channel_id: str) -> None:
-        self._joined_ms[channel_id] = time.time() * 1000.0
+        self._joined_ms[channel_id.lower().removeprefix("0x")] = time.time() * 1000.0
         self._client.join_channel(channel_id)
 
     def post(self, channel_id: str, text: str, thread_id: str | None = None) -> str:

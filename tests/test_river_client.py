@@ -73,7 +73,13 @@ def test_two_users_chat_with_threads_reactions_and_edits(
     calls: list[tuple[str, str, float, Exception | None]] = []
     seen: list[ReceivedMessage] = []
     alice = RiverClient(WALLETS.wallet(1).private_key, node.url, on_call=lambda *c: calls.append(c))
-    bob = RiverClient(WALLETS.wallet(2).private_key, [node.url], on_message=seen.append)
+    arrived: list[tuple[bytes, str]] = []
+    bob = RiverClient(
+        WALLETS.wallet(2).private_key,
+        [node.url],
+        on_message=seen.append,
+        on_arrival=lambda channel, event: arrived.append((channel, event.event_id)),
+    )
     try:
         bob.keys.ack_interval = 0.2
         for user in (alice, bob):
@@ -96,6 +102,9 @@ def test_two_users_chat_with_threads_reactions_and_edits(
         assert by_id[reaction].reaction == "👍" and by_id[reaction].ref_event_id == root
         assert by_id[edit].kind == "edit" and by_id[edit].text == "kickoff (edited)"
         assert [m.event_id for m in seen] == [m.event_id for m in bob.messages(channel)]
+        # every message event reached on_arrival once, as it arrived
+        assert sorted(e for _, e in arrived) == sorted(by_id)
+        assert {c for c, _ in arrived} == {bytes.fromhex(channel)}
         wait_until(lambda: bob.keys.acks == 1, 5, "bob to acknowledge the keys in his inbox")
 
         names = {name for kind, name, _, error in calls if error is None}
