@@ -163,6 +163,14 @@ class SdkPeer(Lifecycle):
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
+        # A child forked while the first signal went out (tsx starting node) escapes it:
+        # signal the group again until it is gone (or only zombies are left, for 2 s at most).
+        for _ in range(20):
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.1)
         self._fail_pending("the SDK peer was stopped")
         logger.info("SDK peer pid %s stopped", process.pid)
 
