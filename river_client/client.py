@@ -25,6 +25,7 @@ parsed reply alive (see `messages`).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -343,18 +344,16 @@ class RiverClient(StreamRpc):
             if found is not None:
                 state.apply_snapshot(found)
                 counted = stream.snapshot_miniblock_index
-        taken = 0
-        for index, miniblock in enumerate(stream.miniblocks):
-            for envelope in miniblock.events:
-                self._take(state, parse_envelope(envelope), index >= counted)
-                taken += 1
-                if taken % YIELD_EVERY == 0:
-                    gevent.sleep(0)  # a busy channel's history: let heartbeats run between
-        for envelope in stream.events:
-            self._take(state, parse_envelope(envelope), True)
-            taken += 1
+        sealed = (
+            (envelope, index >= counted)
+            for index, miniblock in enumerate(stream.miniblocks)
+            for envelope in miniblock.events
+        )
+        minipool = ((envelope, True) for envelope in stream.events)
+        for taken, (envelope, apply) in enumerate(itertools.chain(sealed, minipool), 1):
+            self._take(state, parse_envelope(envelope), apply)
             if taken % YIELD_EVERY == 0:
-                gevent.sleep(0)
+                gevent.sleep(0)  # a busy channel's history: let heartbeats run between
 
     def _take(self, state: StreamState, parsed: ParsedEvent, apply: bool) -> None:
         if state.mark_seen(parsed.hash):

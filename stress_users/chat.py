@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from river_client.messages import shared_hex
+from river_client.solicitations import AnswerClaims
 from stress_users.config import RunConfig
 from stress_users.metrics import Reporter
 
@@ -206,16 +207,7 @@ def shared_transport(url: str) -> Any:
 FOLLOWER_MESSAGES_KEPT = 4
 FOLLOWER_PENDING_LIMIT = 64
 FOLLOWER_ANSWERS_QUEUED = 16
-_claims: list[Any] = []
-
-
-def _answer_claims() -> Any:
-    """The process's followers answer each key solicitation once between them."""
-    if not _claims:
-        from river_client.solicitations import AnswerClaims
-
-        _claims.append(AnswerClaims())
-    return _claims[0]
+ANSWER_CLAIMS = AnswerClaims()  # the process's followers answer each solicitation once
 
 
 def open_chat(
@@ -244,6 +236,6 @@ def open_chat(
             "pending_limit": FOLLOWER_PENDING_LIMIT,
             "key_wait": config.key_wait_s,
             "answers_queued": FOLLOWER_ANSWERS_QUEUED,
-            "answer_claims": _answer_claims(),
+            "answer_claims": ANSWER_CLAIMS,
         }
     return RiverChat(private_key, node_urls(config), reporter, on_message, **options)
