@@ -9,7 +9,10 @@ with the default pacing (a message every rand x 2000*N/channels ms per follower)
 - chatting: every follower joined and chatting; after `--settle` seconds, CPU (percent of one
   core) over `--window` seconds, and RSS;
 - baseline, in the same run: KiB per Locust user that only waits for the signal (a local
-  process of benchmarks/bench_signal.py's waiting users), i.e. Locust's and gevent's share.
+  process of benchmarks/bench_signal.py's waiting users), i.e. Locust's and gevent's share;
+- heartbeats: how often the master marked the worker missing (no heartbeat for about 3 s), and
+  the worker's longest hub stall of a second or more (`stress_users.stalls` logs them), from
+  the start to the end of the measurement, join phase included.
 
     .venv/bin/python benchmarks/bench_followers.py [--users 1000] [--window 30]
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from devnet.anvil import free_port  # noqa: E402
 from devnet.stack import Stack  # noqa: E402
+from stress_users.stalls import HELD  # noqa: E402
 
 GOAL_USERS = 1000
 GOAL_CPU_PERCENT = 80.0
@@ -62,6 +67,12 @@ def wait_for(web_port: int, phase: str, users: int, timeout: float) -> float:
             return time.monotonic() - started
         time.sleep(1.0)
     raise SystemExit(f"{phase} did not reach {users} in {timeout:.0f} s: {chat_run(web_port)}")
+
+
+def stalls_logged(log: Path) -> list[float]:
+    """The hub stalls of a second or more the worker logged, in seconds."""
+    pattern = re.compile(re.escape(HELD) + r" ([0-9.]+) s")
+    return [float(m.group(1)) for m in pattern.finditer(log.read_text(errors="replace"))]
 
 
 def cpu_percent(process: psutil.Process, seconds: float) -> float:
@@ -166,6 +177,10 @@ def main() -> int:
                     process.kill()
                     process.wait()
 
+        master_text = (Path(tmp) / "master.log").read_text(errors="replace")
+        heartbeats_missed = master_text.count("failed to send heartbeat")
+        stalls = stalls_logged(Path(tmp) / "worker.log")
+
     locust_kib_per_user = idle_users_kib(users)
     kib_per_user = (rss_chat - rss_start) / 1024 / users
     result: dict[str, Any] = {
@@ -175,6 +190,9 @@ def main() -> int:
         "rss_mib": round(rss_chat / 2**20, 1),
         "kib_per_user": round(kib_per_user, 1),
         "baseline_locust_kib_per_user": round(locust_kib_per_user, 1),
+        "heartbeats_missed": heartbeats_missed,
+        "hub_stalls_over_1s": len(stalls),
+        "longest_of_those_s": max(stalls, default=0.0),
         "ratio_users_to_goal": round(users / GOAL_USERS, 3),
         "ratio_cpu_to_goal": round(cpu / GOAL_CPU_PERCENT, 3),
         "ratio_kib_to_goal": round(kib_per_user / GOAL_KIB_PER_USER, 3),
@@ -183,10 +201,12 @@ def main() -> int:
     print(
         f"{users} followers in the chat phase on one worker: {cpu:.1f} % of a core, "
         f"{kib_per_user:.1f} KiB per follower (Locust alone {locust_kib_per_user:.1f} KiB); "
-        f"join phase {join_s:.0f} s"
+        f"join phase {join_s:.0f} s; worker marked missing {heartbeats_missed} times, "
+        f"{len(stalls)} hub stalls of 1 s or more (longest {max(stalls, default=0.0):.1f} s)"
     )
     print(json.dumps(result))
     ok = users >= GOAL_USERS and cpu < GOAL_CPU_PERCENT and kib_per_user <= GOAL_KIB_PER_USER
+    ok = ok and heartbeats_missed == 0
     return 0 if ok else 1
 
 

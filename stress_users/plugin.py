@@ -13,7 +13,8 @@
   web UI the test is stopped and the UI stays.
 - `quitting` on the master: prints and writes the run summary (once per session) and sets the
   exit code; `quit` logs how many follower clients were stopped with their sync streams.
-- `init` also warms up (imports, seed) so the signal releases followers without a stall.
+- `init` also warms up (imports, seed) so the signal releases followers without a stall,
+  and starts the process's hub stall watch (`stress_users.stalls`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from stress_users.options import add_options
 from stress_users.progress import USER_STATE, WORKER_SUMMARY, progress
 from stress_users.root import RootFlow
 from stress_users.signal import membership_signal
+from stress_users.stalls import stalls
 from stress_users.wallets import allocator, slots
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ def _on_init(environment: Any, runner: Any, web_ui: Any = None, **_kwargs: Any) 
         return
     runtime.attach(runner, phrase)
     runtime.warm_up()
+    stalls.start()
 
     if isinstance(runner, WorkerRunner):
         slots.attach_worker(runner)

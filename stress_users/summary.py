@@ -28,6 +28,7 @@ from stress_users.config import RunConfig
 from stress_users.metrics import PERMISSION_DENIED, errors
 from stress_users.progress import FINAL, WORKER_SUMMARY, RunProgress
 from stress_users.signal import membership_signal
+from stress_users.stalls import stalls
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def worker_summary(user: Any, config: RunConfig) -> dict[str, Any]:
         "errors": errors.as_dict(),
         "permission_denied": errors.permission_denied,
         "kickoff_not_decrypted": runtime.kickoffs_not_decrypted,
+        "hub_stalls": stalls.as_dict(),
     }
 
 
@@ -137,6 +139,7 @@ def run_summary(environment: Any, progress: RunProgress) -> dict[str, Any]:
             int(w.get("kickoff_not_decrypted", 0)) for w in progress.workers.values()
         ),
         "permission_denied": permission_denied_count(environment),
+        "master_hub_stalls": stalls.as_dict(),
         "requests": int(environment.stats.total.num_requests),
         "request_failures": int(environment.stats.total.num_failures),
         "duration_s": round(time.time() - progress.started_at, 1),
@@ -160,6 +163,7 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"that reacted by the signal's kickoff id (kickoff not decrypted): "
         f"{summary['kickoff_not_decrypted']}",
     ]
+    lines.append(f"  master: {stall_text({'hub_stalls': summary.get('master_hub_stalls')})}")
     for node, slots in summary["lost_workers"].items():
         lines.append(f"  worker {node} vanished mid-run; followers lost: {sorted(slots)}")
     for slot, reason in sorted(summary["failures"].items())[:10]:
@@ -167,9 +171,17 @@ def summary_text(summary: dict[str, Any]) -> str:
     for summary_of_worker in summary["workers"].values():
         lines.append(
             f"  {summary_of_worker['worker']}: {summary_of_worker['followers']}, "
-            f"errors {summary_of_worker['errors'] or 'none'}"
+            f"errors {summary_of_worker['errors'] or 'none'}; {stall_text(summary_of_worker)}"
         )
     return "\n".join(lines)
+
+
+def stall_text(summary: dict[str, Any]) -> str:
+    """A process's hub stalls (`stress_users.stalls`), or a note when it did not report them."""
+    found = summary.get("hub_stalls")
+    if not found:
+        return "hub stalls not reported"
+    return f"longest hub stall {found['worst_ms']:g} ms, {found['over_1s']} of 1 s or more"
 
 
 def summary_paths(options: Any) -> tuple[Path, Path]:

@@ -228,6 +228,11 @@ def test_master_and_two_workers_all_join_and_chat(
     # Check-ins one worker's first user decrypted in each channel (its own included).
     assert set(summary["check_ins_per_channel"]) == set(channels)
     assert all(count >= 1 for count in summary["check_ins_per_channel"].values())
+    # Every process watched its hub; six followers never hold it for a second.
+    assert summary["master_hub_stalls"]["over_1s"] == 0
+    for worker in summary["workers"].values():
+        assert worker["hub_stalls"]["over_1s"] == 0, worker
+    assert "longest hub stall" in run.log("master")
     stats = run.stats()
     assert int(stats[("river", "AddEvent")]["Request Count"]) > 6 * len(channels)
     assert int(stats[("delivery", "message")]["Request Count"]) > 0
