@@ -62,11 +62,16 @@ class AnswerClaims:
     (a Locust worker), one of them queuing the answer is enough, instead of hundreds waiting
     out their delays and several answering before a fulfillment reaches the others. A claim
     lapses after `ttl` seconds, so that a device asking again is answered again.
+
+    `clients` counts the live clients sharing the claims: the claiming client answers for
+    all of them, after the earliest of their SDK delays (`respond_delay_seconds(answerers=)`),
+    so that a solicitation is answered as soon as in a run of independent clients.
     """
 
     def __init__(self, ttl: float = 60.0, limit: int = 10_000) -> None:
         self.ttl = ttl
         self.limit = limit
+        self.clients = 0
         self._claimed: dict[tuple[bytes, str, tuple[str, ...]], float] = {}
 
     def claim(self, stream_id: bytes, solicitation: pb.MemberPayload.KeySolicitation) -> bool:
@@ -129,6 +134,8 @@ class KeyResponder:
         self.answered = 0
         self.refused = 0
         self.claims = claims
+        if claims is not None:
+            claims.clients += 1
         self._add_event = add_event
         self._deliver = deliver
         self._asks: dict[tuple[bytes, str], _Ask] = {}
@@ -171,7 +178,9 @@ class KeyResponder:
         if self.claims is not None and not self.claims.claim(stream_id, solicitation):
             return
         own = solicitor == self.address
-        delay = self.respond_delay_scale * respond_delay_seconds(members, own, False)
+        answerers = 1 if self.claims is None else max(1, min(members, self.claims.clients))
+        delay = respond_delay_seconds(members, own, False, answerers=answerers)
+        delay *= self.respond_delay_scale
         ask = _Ask(
             stream_id,
             bytes(solicitor),
@@ -208,6 +217,8 @@ class KeyResponder:
 
     def stop(self) -> None:
         """Forget the queue and kill the scheduler and answering greenlets."""
+        if self.claims is not None and not self._stopped:
+            self.claims.clients -= 1
         self._stopped = True
         self._asks.clear()
         self._due.clear()

@@ -218,3 +218,18 @@ def test_respond_delay_follows_the_sdk_window() -> None:
     assert max(respond_delay_seconds(100, True, False, rng) for _ in range(200)) <= 15
     assert max(respond_delay_seconds(100, False, True, rng) for _ in range(200)) <= 15
     assert respond_delay_seconds(100, True, True, rng) == 0
+
+
+def test_one_answer_for_many_members_comes_at_the_earliest_of_their_delays() -> None:
+    def mean_delay(answerers: int) -> float:
+        rng = random.Random(11)
+        draws = [respond_delay_seconds(100, False, False, rng, answerers) for _ in range(400)]
+        assert all(0 <= d <= 30 for d in draws)
+        return sum(draws) / len(draws)
+
+    # The minimum of n uniform draws over [0, 30] has the mean 30 / (n + 1).
+    assert 13 < mean_delay(1) < 17
+    assert 2 < mean_delay(9) < 4
+    assert mean_delay(999) < 0.1
+    same_draw = [respond_delay_seconds(30, False, False, random.Random(3), n) for n in (1, 2, 50)]
+    assert same_draw == sorted(same_draw, reverse=True) and same_draw[0] > same_draw[2]

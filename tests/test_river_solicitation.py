@@ -289,6 +289,7 @@ def test_clients_sharing_answer_claims_queue_one_answer_per_solicitation() -> No
         session_ids=[session.session_id_hex],
     )
     try:
+        assert claims.clients == 20
         for responder in responders:
             responder.solicited(stream_id, b"\x02" * 20, solicitation, members=30)
         assert sum(r.queued for r in responders) == 1
@@ -299,3 +300,5 @@ def test_clients_sharing_answer_claims_queue_one_answer_per_solicitation() -> No
     finally:
         for responder in responders:
             responder.stop()
+            responder.stop()  # twice: counted out once
+    assert claims.clients == 0

@@ -134,14 +134,21 @@ def respond_delay_seconds(
     from_own_user: bool,
     ephemeral: bool,
     rng: random.Random | None = None,
+    answerers: int = 1,
 ) -> float:
     """How long to wait before answering, as the SDK does: spreads answers over members.
 
     rand·max(5, min(30, members)) seconds, halved for one's own user; for ephemeral
-    solicitations halved again, or zero for one's own user.
+    solicitations halved again, or zero for one's own user. With `answerers` > 1, one answer
+    stands for that many members (the clients of one process): the earliest of their delays,
+    drawn at once (the minimum of n uniform draws is 1 - (1 - rand)^(1/n)), so a process's
+    single answer comes when the first of its members' would have.
     """
     window = max(5, min(30, joined_members))
-    delay = window * (rng or random).random() * (0.5 if from_own_user else 1.0)
+    draw = (rng or random).random()
+    if answerers > 1:
+        draw = 1.0 - (1.0 - draw) ** (1.0 / answerers)
+    delay = window * draw * (0.5 if from_own_user else 1.0)
     if ephemeral:
         return 0.0 if from_own_user else delay / 2
     return delay
