@@ -6,9 +6,10 @@ root has minted. Then it checks its membership on chain, starts its River client
 streams, space, announce channel), finds the kickoff and the signal reply in the announce
 channel (in a busy channel a late joiner may not load them: it then uses the kickoff id the
 signal carries, and the summary counts it), reacts to the kickoff with a random emoji, joins
-every channel, then posts `<words>! <sessionId>` in each (its first post in a channel waits
-for the channel's group key: see `stress_users.chat.open_chat`), and chats: a message to a random
-channel, then a random wait of up to `RunConfig.max_chat_wait_ms`, until the chat phase ends.
+every channel, then posts `<words>! <sessionId>` in all of them at once (its first post in a
+channel waits for the channel's group key: see `stress_users.chat.open_chat`), and chats: a
+message to a random channel, then a random wait of up to `RunConfig.max_chat_wait_ms`, until
+the chat phase ends.
 The first user of each process also posts a check-in reply in the kickoff's thread and, when
 its process's followers are done, the `Done` summary (see `stress_users.summary`).
 
@@ -169,15 +170,28 @@ class Follower(User):
         with JOINING_AT_ONCE:
             for channel in config.channel_ids:
                 client.join_channel(channel)
-        for channel in config.channel_ids:
-            text = f"{silly_words(self.rng)}! {config.session_id}"
-            event_id = client.post(channel, text)
-            self._seen(ChatMessage(channel, event_id, "", text, None, time.time() * 1e3))
+        posts = [gevent.spawn(self._first_post, config, client, c) for c in config.channel_ids]
+        gevent.joinall(posts)
+        failed = [post.value for post in posts if post.value is not None]
+        if failed:
+            raise failed[0]
         self.reporter.record(PHASE, "join", (time.perf_counter() - started) * 1e3)
 
         self._report(CHATTING)
         self._chat(config, client, outcome.chat_ends_at)
         self._report(DONE, sent=self.sent)
+
+    def _first_post(self, config: RunConfig, client: ChatClient, channel: str) -> Exception | None:
+        """Post `<words>! <sessionId>` in a channel; the error instead of raising it, since the
+        first posts go out together (each may wait for its channel's key; in turn, those waits
+        would add up)."""
+        text = f"{silly_words(self.rng)}! {config.session_id}"
+        try:
+            event_id = client.post(channel, text)
+        except Exception as exc:
+            return exc
+        self._seen(ChatMessage(channel, event_id, "", text, None, time.time() * 1e3))
+        return None
 
     def _watch_announcements(
         self, config: RunConfig, client: ChatClient, outcome: SignalOutcome
