@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import socket
@@ -57,10 +58,16 @@ def attach(runner: Any, mnemonic: str) -> None:
 def warm_up() -> None:
     """Import the River and chain modules and derive the seed now, in `init`: done lazily, the
     first released follower would hold the hub for the import time (hundreds of ms) and
-    delay the release of every other follower of the process."""
+    delay the release of every other follower of the process.
+
+    Then the objects made so far (modules, Locust's own) are frozen out of the garbage
+    collector: they live as long as the process, and every full collection would otherwise
+    walk them again while the hub waits."""
     for module in WARM_MODULES:
         importlib.import_module(module)
     wallets()
+    gc.collect()
+    gc.freeze()
 
 
 def is_worker() -> bool:
