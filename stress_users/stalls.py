@@ -5,9 +5,9 @@ channel, encrypting keys for many devices), every other user's timer fires late,
 measured meanwhile includes the wait, and the worker's heartbeats to the master stop (Locust
 marks a worker missing after about 3 s of silence). `StallWatch` makes that visible: a
 greenlet asks to wake every `INTERVAL_S` and records how late it woke. The worst stall and the
-number of stalls of a second or more go into the worker's `Done` summary and the run summary,
-so a run whose numbers were bent by a saturated worker says so; each long stall is also logged
-as it happens.
+number of stalls of a second or more since the process started go into the worker's `Done`
+summary and the run summary, so a run whose numbers were bent by a saturated worker says so;
+each long stall is also logged as it happens.
 """
 
 from __future__ import annotations
