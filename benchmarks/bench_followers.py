@@ -11,8 +11,8 @@ with the default pacing (a message every rand x 2000*N/channels ms per follower)
 - baseline, in the same run: KiB per Locust user that only waits for the signal (a local
   process of benchmarks/bench_signal.py's waiting users), i.e. Locust's and gevent's share;
 - heartbeats: how often the master marked the worker missing (no heartbeat for about 3 s), and
-  the worker's longest hub stall of a second or more (`stress_users.stalls` logs them), from
-  the start to the end of the measurement, join phase included.
+  the worker's hub stalls of a second or more, how many and the longest (`stress_users.stalls`
+  logs each), from the start to the end of the measurement, join phase included.
 
     .venv/bin/python benchmarks/bench_followers.py [--users 1000] [--window 30]
 

@@ -162,8 +162,8 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"  check-ins per channel: {summary['check_ins_per_channel'] or 'none'}; followers "
         f"that reacted by the signal's kickoff id (kickoff not decrypted): "
         f"{summary['kickoff_not_decrypted']}",
+        f"  master: {stall_text(summary.get('master_hub_stalls'))}",
     ]
-    lines.append(f"  master: {stall_text({'hub_stalls': summary.get('master_hub_stalls')})}")
     for node, slots in summary["lost_workers"].items():
         lines.append(f"  worker {node} vanished mid-run; followers lost: {sorted(slots)}")
     for slot, reason in sorted(summary["failures"].items())[:10]:
@@ -171,14 +171,14 @@ def summary_text(summary: dict[str, Any]) -> str:
     for summary_of_worker in summary["workers"].values():
         lines.append(
             f"  {summary_of_worker['worker']}: {summary_of_worker['followers']}, "
-            f"errors {summary_of_worker['errors'] or 'none'}; {stall_text(summary_of_worker)}"
+            f"errors {summary_of_worker['errors'] or 'none'}; "
+            f"{stall_text(summary_of_worker.get('hub_stalls'))}"
         )
     return "\n".join(lines)
 
 
-def stall_text(summary: dict[str, Any]) -> str:
+def stall_text(found: dict[str, Any] | None) -> str:
     """A process's hub stalls (`stress_users.stalls`), or a note when it did not report them."""
-    found = summary.get("hub_stalls")
     if not found:
         return "hub stalls not reported"
     return f"longest hub stall {found['worst_ms']:g} ms, {found['over_1s']} of 1 s or more"
